@@ -2,9 +2,10 @@ import { CheckpointError, CancelledError } from '../core/checkpoint/errors';
 import { UsageError, type CliCommand, type CliIO } from './args';
 import { inspectCommand } from './commands/inspect';
 import { exportCommand } from './commands/export';
+import { spectraCommand } from './commands/spectra';
 
 /** Every subcommand of `tensor-scalpel`; later features add theirs here. */
-export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand];
+export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

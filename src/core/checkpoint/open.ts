@@ -29,6 +29,10 @@ export function detectFormat(head: Uint8Array, fileName: string, fileSize: numbe
     if (n > 1n && n <= BigInt(fileSize) - 8n && head[8] === 0x7b /* { */) return 'safetensors';
   }
   const lower = fileName.toLowerCase();
+  // A .safetensors whose header length is implausible still goes to the safetensors reader, which
+  // says precisely what is wrong with it (better than "unrecognised format").
+  if (lower.endsWith('.safetensors')) return 'safetensors';
+  if (lower.endsWith('.gguf')) return 'gguf';
   if (head.length >= 1 && (head[0] === 0x7b || head[0] === 0x20 || head[0] === 0x0a) && lower.endsWith('.json')) return 'safetensors-index';
   if (head.length >= 2 && head[0] === 0x80 && head[1] >= 2 && head[1] <= 5) return 'pickle';
   if (head.length >= 2 && head[0] === 0x08 && (lower.endsWith('.onnx') || head[1] < 0x80)) return 'onnx';

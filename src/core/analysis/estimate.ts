@@ -1,0 +1,372 @@
+/**
+ * Estimate mode: spectrum metrics of a large matrix W (m x n) without computing all its singular
+ * values, by stochastic Lanczos quadrature (SLQ; Ubaru, Chen & Saad, "Fast estimation of tr(f(A))
+ * via stochastic Lanczos quadrature", SIAM J. Matrix Anal. Appl. 38(4), 2017) on the Gram operator.
+ *
+ * Let A be the Gram operator of the smaller side (A = W^T W when n <= m, else W W^T; r = min(m, n)
+ * eigenvalues lambda_i = s_i^2) and T = tr(A) = ||W||_F^2, summed exactly. With p_i = lambda_i / T:
+ *   S   = -sum p_i ln p_i = tr(g(A)),        g(lambda) = -(lambda/T) ln(lambda/T)
+ *   S_2 = -ln sum p_i^2   = -ln(tr(A^2) / T^2)
+ * (equivalently S = ln T - tr(A ln A) / T). Each trace is
+ *   tr(f(A)) = sum_{i<=k} f(lambda_i)  +  tr(P f(A) P),   P = I - V_k V_k^T,
+ * where the k largest eigenpairs come exactly from backend.randomizedSvd (they dominate both sums for
+ * trained weights, and removing them — "deflation" — cuts the variance of the stochastic part), and
+ * the remainder is the Hutchinson estimate over Rademacher probes v_l, u_l = P v_l:
+ *   u^T f(A) u ~= ||u||^2 sum_j tau_j^2 f(theta_j)
+ * with theta_j, tau_j the eigenvalues and eigenvector first components of the s-step Lanczos
+ * tridiagonal of P A P started at u / ||u|| (Gauss quadrature, Golub & Welsch). All probes advance
+ * together: one Lanczos step applies A to the whole probe block with two backend.gemm products.
+ * Lanczos runs without reorthogonalisation: in floating point its quadrature still matches a nearby
+ * exact one (Greenbaum 1989), which is all a trace estimate needs.
+ *
+ * Variance reduction: tr(P A P) = T - sum_{i<=k} s_i^2 is known exactly, so the plain trace serves as a
+ * control variate for the entropy and purity traces (regression estimator, see controlVariateMean).
+ * Reported confidence: the 95% interval of that estimator (Student t, probes - 2 degrees of freedom).
+ * It covers the Hutchinson sampling error, not the Lanczos quadrature bias (small for s >= 20 steps and
+ * smooth f) nor the error of the randomized top-k (tiny with power iterations).
+ */
+import type { LinalgBackend, Matrix } from '../linalg/types';
+import { throwIfAborted } from '../checkpoint/errors';
+import { Random } from './random';
+import { tridiagonalEigen } from './tridiagonal';
+import {
+  type MatrixShape, type SpectralDensity, type SpectrumMetrics, marchenkoPasturFit, powerLawFit,
+  numericalRankThreshold, binOf,
+} from './spectrum';
+
+export interface EstimateOptions {
+  /** Rademacher probe vectors (default 16). */
+  probes?: number;
+  /** Lanczos steps per probe (default 30). */
+  lanczosSteps?: number;
+  /** Exact top singular values from randomized SVD, also deflated out of the estimate (default 32). */
+  topK?: number;
+  /** Power iterations of the randomized SVD (default 2). */
+  powerIterations?: number;
+  /** Seed for probes and sketch (default 1): the same seed gives the same estimate. */
+  seed?: number;
+  /** Bins of the spectral density histogram (default 64). */
+  bins?: number;
+  signal?: AbortSignal;
+}
+
+/** A point estimate with its 95% confidence interval. */
+export interface Interval {
+  estimate: number;
+  low: number;
+  high: number;
+}
+
+export interface SpectrumEstimate {
+  rank: number;
+  /** The k largest singular values (exact up to randomized-SVD accuracy), descending. */
+  topSingularValues: number[];
+  /** ||W||_F^2, exact. */
+  frobeniusSquared: number;
+  vonNeumannEntropy: Interval;
+  renyi2Entropy: Interval;
+  effectiveRank: Interval;
+  /** Estimated median eigenvalue (s^2) of the whole spectrum, for the Marchenko-Pastur fit. */
+  eigenvalueMedian: number;
+  /** Estimated number of singular values above the numerical-rank threshold. */
+  numericalRank: number;
+  density: SpectralDensity;
+  probes: number;
+  lanczosSteps: number;
+  /** Relative error of the stochastic estimate of tr(P A P) against its exact value T - sum_{i<=k} s_i^2 (a self-check). */
+  traceCheck: number;
+}
+
+/** Student t quantile t_{0.975, df} (Cornish-Fisher expansion around the normal 1.95996; < 0.5% off for df >= 3). */
+export function tQuantile975(df: number): number {
+  const z = 1.959963984540054;
+  if (!(df >= 1)) return Infinity;
+  if (df === 1) return 12.706;
+  if (df === 2) return 4.303;
+  const z3 = z ** 3, z5 = z ** 5, z7 = z ** 7;
+  return z + (z3 + z) / (4 * df) + (5 * z5 + 16 * z3 + 3 * z) / (96 * df * df) + (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * df ** 3);
+}
+
+/** sum of squares of a float32 array in float64: T = ||W||_F^2 exactly enough (relative error ~1e-16 * sqrt(mn)). */
+export function frobeniusSquared(data: Float32Array): number {
+  let t = 0;
+  for (let i = 0; i < data.length; i++) t += data[i] * data[i];
+  return t;
+}
+
+/**
+ * SLQ estimate of the spectrum metrics of W (rows x cols). `backend` supplies randomizedSvd and gemm.
+ */
+export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: EstimateOptions = {}): Promise<SpectrumEstimate> {
+  const { rows, cols } = W;
+  const r = Math.min(rows, cols);
+  const gramOfCols = cols <= rows; // A = W^T W (n = cols) or W W^T (n = rows)
+  const n = r;
+  const nv = Math.max(2, opts.probes ?? 16);
+  const steps = Math.max(2, Math.min(opts.lanczosSteps ?? 30, n));
+  const k = Math.min(opts.topK ?? 32, r);
+  const seed = opts.seed ?? 1;
+  const bins = opts.bins ?? 64;
+  const signal = opts.signal;
+  const T = frobeniusSquared(W.data);
+
+  // 1. Exact top-k (values and the eigenvectors of A that deflation removes).
+  throwIfAborted(signal);
+  const top = await backend.randomizedSvd(W, k, { seed, powerIterations: opts.powerIterations ?? 2, oversample: 10, vectors: true, signal });
+  const topS = Array.from(top.S.subarray(0, k));
+  // B: k x n, orthonormal rows spanning the top eigenvectors of A.
+  const B = new Float64Array(k * n);
+  if (gramOfCols) B.set(top.Vt.data.subarray(0, k * n));
+  else for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) B[j * n + i] = top.U.data[i * top.U.cols + j];
+  /** x <- (I - B^T B) x for each of the nv rows of X (nv x n). */
+  const deflate = (X: Float64Array) => {
+    if (k === 0) return;
+    const c = new Float64Array(k);
+    for (let l = 0; l < nv; l++) {
+      const xo = l * n;
+      for (let j = 0; j < k; j++) {
+        let acc = 0;
+        const bo = j * n;
+        for (let i = 0; i < n; i++) acc += B[bo + i] * X[xo + i];
+        c[j] = acc;
+      }
+      for (let j = 0; j < k; j++) {
+        const cj = c[j];
+        if (cj === 0) continue;
+        const bo = j * n;
+        for (let i = 0; i < n; i++) X[xo + i] -= cj * B[bo + i];
+      }
+    }
+  };
+
+  let lambdaTopSum = 0, gTop = 0, sqTop = 0;
+  const g = (lambda: number) => (lambda > 0 && T > 0 ? -(lambda / T) * Math.log(lambda / T) : 0);
+  for (const s of topS) {
+    const l = s * s;
+    lambdaTopSum += l;
+    gTop += g(l);
+    sqTop += l * l;
+  }
+  const remainderExact = Math.max(0, T - lambdaTopSum);
+
+  // 2. Probes: Rademacher, deflated, normalised; weight ||u||^2 carries the norm into the quadrature.
+  const rng = new Random(seed ^ 0x5bd1e995);
+  const Q = new Float64Array(nv * n);
+  for (let i = 0; i < Q.length; i++) Q[i] = rng.rademacher();
+  deflate(Q);
+  const mass = new Float64Array(nv);
+  for (let l = 0; l < nv; l++) {
+    let ss = 0;
+    for (let i = 0; i < n; i++) ss += Q[l * n + i] ** 2;
+    mass[l] = ss;
+    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    for (let i = 0; i < n; i++) Q[l * n + i] *= inv;
+  }
+
+  // 3. Lanczos on P A P, all probes at once.
+  const alpha: number[][] = Array.from({ length: nv }, () => []);
+  const beta: number[][] = Array.from({ length: nv }, () => []);
+  const active = new Array<boolean>(nv).fill(true);
+  for (let l = 0; l < nv; l++) if (mass[l] === 0) active[l] = false;
+  let Qprev = new Float64Array(nv * n);
+  let Qcur = Q;
+  const X32 = new Float32Array(nv * n);
+  for (let step = 0; step < steps; step++) {
+    throwIfAborted(signal);
+    if (!active.some(Boolean)) break;
+    for (let i = 0; i < X32.length; i++) X32[i] = Qcur[i];
+    const Z = await applyGram(backend, W, { rows: nv, cols: n, data: X32 }, gramOfCols, signal);
+    deflate(Z);
+    const Qnext = new Float64Array(nv * n);
+    for (let l = 0; l < nv; l++) {
+      if (!active[l]) continue;
+      const o = l * n;
+      let a = 0;
+      for (let i = 0; i < n; i++) a += Qcur[o + i] * Z[o + i];
+      const bPrev = step > 0 ? beta[l][step - 1] : 0;
+      let bb = 0;
+      for (let i = 0; i < n; i++) {
+        const w = Z[o + i] - a * Qcur[o + i] - bPrev * Qprev[o + i];
+        Z[o + i] = w;
+        bb += w * w;
+      }
+      alpha[l].push(a);
+      const b = Math.sqrt(bb);
+      // An invariant subspace was found (b ~ 0 relative to the spectrum's scale): the quadrature is exact.
+      if (step === steps - 1 || !(b > 1e-10 * Math.max(Math.abs(a), T / n * 1e-6))) {
+        active[l] = false;
+        continue;
+      }
+      beta[l].push(b);
+      for (let i = 0; i < n; i++) Qnext[o + i] = Z[o + i] / b;
+    }
+    Qprev = Qcur;
+    Qcur = Qnext;
+  }
+
+  // 4. Quadrature per probe.
+  const perProbeG = new Float64Array(nv), perProbeSq = new Float64Array(nv), perProbeLambda = new Float64Array(nv);
+  const nodes: Array<[number, number]> = []; // (eigenvalue, weight in eigenvalue counts)
+  for (let l = 0; l < nv; l++) {
+    if (alpha[l].length === 0) continue;
+    const { values, firstComponents } = tridiagonalEigen(alpha[l], beta[l].slice(0, alpha[l].length - 1));
+    for (let j = 0; j < values.length; j++) {
+      const theta = Math.max(0, values[j]);
+      const w = mass[l] * firstComponents[j] ** 2;
+      perProbeG[l] += w * g(theta);
+      perProbeSq[l] += w * theta * theta;
+      perProbeLambda[l] += w * theta;
+      nodes.push([theta, w / nv]);
+    }
+  }
+  // tr(P A P) = T - sum_{i<=k} s_i^2 is known exactly, and u^T A u is reproduced exactly by the
+  // quadrature (degree 1): a control variate for the other traces, whose per-probe values move with it.
+  const gRest = controlVariateMean(perProbeG, perProbeLambda, remainderExact);
+  const sqRest = controlVariateMean(perProbeSq, perProbeLambda, remainderExact);
+  const lambdaRest = meanAndError(perProbeLambda);
+  const tq = tQuantile975(nv - 2);
+
+  const S = gTop + gRest.mean;
+  const vonNeumannEntropy = { estimate: S, low: S - tq * gRest.error, high: S + tq * gRest.error };
+  const purity = (sq: number) => (T > 0 ? (sqTop + Math.max(0, sq)) / (T * T) : 1);
+  const renyi = (sq: number) => -Math.log(Math.min(1, purity(sq)));
+  const renyi2Entropy = {
+    estimate: renyi(sqRest.mean),
+    low: renyi(sqRest.mean + tq * sqRest.error),
+    high: renyi(Math.max(0, sqRest.mean - tq * sqRest.error)),
+  };
+  const effectiveRank = { estimate: Math.exp(S), low: Math.exp(vonNeumannEntropy.low), high: Math.exp(vonNeumannEntropy.high) };
+
+  // 5. The spectral measure: exact top-k (one count each) plus the pooled quadrature nodes of the rest.
+  for (const s of topS) nodes.push([s * s, 1]);
+  nodes.sort((a, b) => a[0] - b[0]);
+  const eigenvalueMedian = weightedQuantile(nodes, r / 2);
+  const s1 = topS[0] ?? 0;
+  const thr = numericalRankThreshold(s1, { rows, cols }) ** 2;
+  let numericalRank = 0;
+  for (const [lambda, w] of nodes) if (lambda > thr) numericalRank += w;
+  const edges = Array.from({ length: bins + 1 }, (_, b) => (s1 * b) / bins);
+  const counts = new Array<number>(bins).fill(0);
+  for (const [lambda, w] of nodes) counts[binOf(Math.sqrt(lambda), s1, bins)] += w;
+
+  return {
+    rank: r,
+    topSingularValues: topS,
+    frobeniusSquared: T,
+    vonNeumannEntropy,
+    renyi2Entropy,
+    effectiveRank,
+    eigenvalueMedian,
+    numericalRank: Math.min(r, Math.round(numericalRank)),
+    density: { edges, counts },
+    probes: nv,
+    lanczosSteps: steps,
+    traceCheck: remainderExact > 0 ? (lambdaRest.mean - remainderExact) / remainderExact : 0,
+  };
+}
+
+/** Z = X A for a block of row vectors X (nv x n): X W^T W (A = W^T W) or X W W^T (A = W W^T), in two gemms. */
+async function applyGram(backend: LinalgBackend, W: Matrix, X: Matrix, gramOfCols: boolean, signal?: AbortSignal): Promise<Float64Array> {
+  let Z: Matrix;
+  if (gramOfCols) {
+    const Y = await backend.gemm(X, W, { transB: true, signal }); // nv x rows
+    Z = await backend.gemm(Y, W, { signal }); // nv x cols
+  } else {
+    const Y = await backend.gemm(X, W, { signal }); // nv x cols
+    Z = await backend.gemm(Y, W, { transB: true, signal }); // nv x rows
+  }
+  return Float64Array.from(Z.data);
+}
+
+function meanAndError(xs: Float64Array): { mean: number; error: number } {
+  const n = xs.length;
+  let mean = 0;
+  for (const x of xs) mean += x;
+  mean /= n;
+  let v = 0;
+  for (const x of xs) v += (x - mean) ** 2;
+  v /= Math.max(1, n - 1);
+  return { mean, error: Math.sqrt(v / n) };
+}
+
+/**
+ * Regression (control-variate) estimate of E[y] given paired x with known mean mu_x:
+ *   y_cv = mean(y) - beta (mean(x) - mu_x),  beta = cov(x, y) / var(x),
+ * with standard error sd(y - beta x) / sqrt(n) on n - 2 degrees of freedom (beta is fitted).
+ * When y is nearly proportional to x across probes — as the entropy contribution is to the plain
+ * trace — this removes most of the probe-to-probe variance.
+ */
+function controlVariateMean(y: Float64Array, x: Float64Array, muX: number): { mean: number; error: number } {
+  const n = y.length;
+  const my = meanAndError(y).mean, mx = meanAndError(x).mean;
+  let sxy = 0, sxx = 0;
+  for (let i = 0; i < n; i++) { sxy += (x[i] - mx) * (y[i] - my); sxx += (x[i] - mx) ** 2; }
+  const beta = sxx > 0 ? sxy / sxx : 0;
+  let rss = 0;
+  for (let i = 0; i < n; i++) rss += (y[i] - my - beta * (x[i] - mx)) ** 2;
+  const dof = Math.max(1, n - 2);
+  return { mean: my - beta * (mx - muX), error: Math.sqrt(rss / dof / n) };
+}
+
+/** The value below which `target` of the total weight lies, interpolating linearly between sorted nodes. */
+function weightedQuantile(sorted: Array<[number, number]>, target: number): number {
+  let acc = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    const [x, w] = sorted[i];
+    if (acc + w >= target) {
+      const prev = i > 0 ? sorted[i - 1][0] : 0;
+      const frac = w > 0 ? (target - acc) / w : 1;
+      return prev + frac * (x - prev);
+    }
+    acc += w;
+  }
+  return sorted.length ? sorted[sorted.length - 1][0] : 0;
+}
+
+/** Everything estimate mode reports for one matrix, in the shape of the exact metrics plus confidence. */
+export interface EstimatedMetrics extends SpectrumMetrics {
+  confidence: {
+    level: 0.95;
+    vonNeumannEntropy: [number, number];
+    normalizedEntropy: [number, number] | null;
+    renyi2Entropy: [number, number];
+    effectiveRank: [number, number];
+  };
+}
+
+/**
+ * Turns an SLQ estimate into the metric set of spectrum.ts. Exact parts: Frobenius norm (summed),
+ * spectral norm and stable rank (s_1 from the randomized SVD). Estimated parts carry a 95% interval.
+ * The Marchenko-Pastur sigma uses the estimated median eigenvalue; outliers are counted among the
+ * exact top-k (if all k are above the edge the true count may be larger). alpha is fitted on the
+ * top-k eigenvalues only: the power-law tail lives there, but xmin cannot go below lambda_k.
+ */
+export function estimatedMetrics(e: SpectrumEstimate, shape: MatrixShape): EstimatedMetrics {
+  const s1 = e.topSingularValues[0] ?? 0;
+  const lnR = Math.log(e.rank);
+  const mp = marchenkoPasturFit(e.topSingularValues, shape, e.eigenvalueMedian);
+  const fit = powerLawFit(e.topSingularValues.map((s) => s * s));
+  return {
+    rank: e.rank,
+    vonNeumannEntropy: e.vonNeumannEntropy.estimate,
+    normalizedEntropy: e.rank > 1 ? e.vonNeumannEntropy.estimate / lnR : null,
+    renyi2Entropy: e.renyi2Entropy.estimate,
+    effectiveRank: e.effectiveRank.estimate,
+    stableRank: s1 > 0 ? e.frobeniusSquared / (s1 * s1) : 0,
+    spectralNorm: s1,
+    frobeniusNorm: Math.sqrt(e.frobeniusSquared),
+    numericalRank: e.numericalRank,
+    mpSigma: mp.sigma,
+    mpEdge: mp.edge,
+    outliers: mp.outliers,
+    alpha: fit ? fit.alpha : null,
+    alphaFit: fit,
+    confidence: {
+      level: 0.95,
+      vonNeumannEntropy: [e.vonNeumannEntropy.low, e.vonNeumannEntropy.high],
+      normalizedEntropy: e.rank > 1 ? [e.vonNeumannEntropy.low / lnR, e.vonNeumannEntropy.high / lnR] : null,
+      renyi2Entropy: [e.renyi2Entropy.low, e.renyi2Entropy.high],
+      effectiveRank: [e.effectiveRank.low, e.effectiveRank.high],
+    },
+  };
+}

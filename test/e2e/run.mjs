@@ -1,0 +1,475 @@
+#!/usr/bin/env node
+/**
+ * End-to-end test in a real VS Code: code-server 4.100.3 (VS Code 1.100.3) with this extension loaded
+ * from its folder (extensionDevelopmentPath), driven through Debian's Chromium with playwright-core.
+ *
+ *   npm run test:e2e            (after scripts/setup-e2e.sh)
+ *
+ * Env: TS_E2E_CACHE (code-server cache, default ~/.cache/tensor-scalpel-e2e), TS_E2E_TIMEOUT (seconds,
+ * default 300), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build.
+ * Everything is checked through the DOM (workbench and webview iframes) or the extension's log file;
+ * code-server's exit code says nothing about the tests. Screenshots go to test-artifacts/e2e/.
+ * The last line is `e2e: N passed, M failed`; the exit code is non-zero on any failure.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync, readSync } from 'node:fs';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
+const CACHE = process.env.TS_E2E_CACHE || path.join(os.homedir(), '.cache', 'tensor-scalpel-e2e');
+const CODE_SERVER = path.join(CACHE, 'code-server-4.100.3', 'package', 'out', 'node', 'entry.js');
+const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+const TIMEOUT_S = Number(process.env.TS_E2E_TIMEOUT || 300);
+const started = Date.now();
+
+const results = [];
+let codeServer;
+let browser;
+let tmp;
+let finished = false;
+
+function elapsed() {
+  return `${((Date.now() - started) / 1000).toFixed(1)}s`;
+}
+function note(msg) {
+  console.log(`[e2e ${elapsed()}] ${msg}`);
+}
+function record(name, ok, detail = '') {
+  results.push({ name, ok, detail });
+  console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail ? ` — ${detail}` : ''}`);
+}
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function cleanup() {
+  try { await browser?.close(); } catch { /* already gone */ }
+  if (codeServer?.pid && codeServer.exitCode === null) {
+    try { process.kill(-codeServer.pid, 'SIGTERM'); } catch { /* gone */ }
+    for (let i = 0; i < 20 && codeServer.exitCode === null; i++) await sleep(100);
+    try { process.kill(-codeServer.pid, 'SIGKILL'); } catch { /* gone */ }
+  }
+  if (tmp && !process.env.TS_E2E_KEEP) rmSync(tmp, { recursive: true, force: true });
+  else if (tmp) note(`kept ${tmp}`);
+}
+
+async function finish(extraFailure) {
+  if (finished) return;
+  finished = true;
+  if (extraFailure) record(extraFailure.name, false, extraFailure.detail);
+  await cleanup();
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  process.exit(failed > 0 || results.length === 0 ? 1 : 0);
+}
+
+const overall = setTimeout(() => {
+  void finish({ name: 'overall timeout', detail: `the run exceeded ${TIMEOUT_S} s` });
+}, TIMEOUT_S * 1000);
+overall.unref();
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => void finish({ name: 'interrupted', detail: sig }));
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** Safetensors parameter total straight from the file's JSON header (independent of the reader). */
+function safetensorsParams(file) {
+  const fd = openSync(file, 'r');
+  try {
+    const len = Buffer.alloc(8);
+    readSync(fd, len, 0, 8, 0);
+    const n = Number(len.readBigUInt64LE(0));
+    const header = Buffer.alloc(n);
+    readSync(fd, header, 0, n, 8);
+    const json = JSON.parse(header.toString('utf8'));
+    let total = 0;
+    for (const [k, v] of Object.entries(json)) if (k !== '__metadata__') total += v.shape.reduce((a, d) => a * d, 1);
+    return total;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** WCAG 2 contrast ratio of two CSS rgb()/rgba() colours (alpha composited over the background). */
+function contrastRatio(fg, bg) {
+  const parse = (c) => {
+    const m = /rgba?\(([^)]+)\)/.exec(c);
+    if (!m) throw new Error(`unparsable colour ${c}`);
+    const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+    return { r, g, b, a };
+  };
+  const lum = ({ r, g, b }) => {
+    const ch = (v) => { const s = v / 255; return s <= 0.03928 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * ch(r) + 0.7152 * ch(g) + 0.0722 * ch(b);
+  };
+  const B = parse(bg);
+  const F0 = parse(fg);
+  const F = { r: F0.r * F0.a + B.r * (1 - F0.a), g: F0.g * F0.a + B.g * (1 - F0.a), b: F0.b * F0.a + B.b * (1 - F0.a) };
+  const [l1, l2] = [lum(F), lum(B)].sort((x, y) => y - x);
+  return (l1 + 0.05) / (l2 + 0.05);
+}
+
+async function main() {
+  if (!existsSync(CODE_SERVER)) {
+    record('setup present', false, `${CODE_SERVER} missing: run scripts/setup-e2e.sh first`);
+    return;
+  }
+  if (!existsSync('/usr/bin/chromium')) {
+    record('setup present', false, '/usr/bin/chromium missing: run scripts/setup-e2e.sh first');
+    return;
+  }
+  rmSync(ARTIFACTS, { recursive: true, force: true });
+  mkdirSync(ARTIFACTS, { recursive: true });
+
+  if (!process.env.TS_E2E_NO_BUILD) {
+    note('building');
+    const b = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, encoding: 'utf8' });
+    if (b.status !== 0) {
+      record('build', false, (b.stderr || b.stdout).slice(-2000));
+      return;
+    }
+  }
+  if (!existsSync(path.join(ROOT, 'out/extension.js')) || !existsSync(path.join(ROOT, 'out/webview/overview.js'))) {
+    record('build', false, 'out/extension.js or out/webview/overview.js missing');
+    return;
+  }
+
+  // --- a fresh profile, workspace and XDG folders for this run --------------------------------
+  tmp = mkdtempSync(path.join(os.tmpdir(), 'ts-e2e-'));
+  const dirs = Object.fromEntries(['user', 'ext', 'config', 'data', 'cache', 'ws'].map((d) => [d, path.join(tmp, d)]));
+  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
+  mkdirSync(path.join(dirs.user, 'User'), { recursive: true });
+  const settingsFile = path.join(dirs.user, 'User', 'settings.json');
+  const baseSettings = {
+    'workbench.colorTheme': 'Default Dark Modern',
+    'workbench.startupEditor': 'none',
+    'workbench.tips.enabled': false,
+    'workbench.enableExperiments': false,
+    'security.workspace.trust.enabled': false,
+    'telemetry.telemetryLevel': 'off',
+    'update.mode': 'none',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'extensions.ignoreRecommendations': true,
+    'git.enabled': false,
+    'chat.commandCenter.enabled': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+  };
+  const writeSettings = (extra = {}) => writeFileSync(settingsFile, JSON.stringify({ ...baseSettings, ...extra }, null, 2));
+  writeSettings();
+
+  const ggufName = 'stories260K_q8_0.gguf';
+  const stName = 'pico.safetensors';
+  const truncName = 'truncated.safetensors';
+  copyFileSync(path.join(FIXTURES, 'stories260k', ggufName), path.join(dirs.ws, ggufName));
+  copyFileSync(path.join(FIXTURES, 'pico', stName), path.join(dirs.ws, stName));
+  // A checkpoint cut off inside its data: the header is intact, a tensor runs past the end.
+  const full = readFileSync(path.join(FIXTURES, 'pico', stName));
+  writeFileSync(path.join(dirs.ws, truncName), full.subarray(0, Math.floor(full.length * 0.4)));
+
+  // What the core says about the same files (the UI must show exactly this).
+  const exp = spawnSync(process.execPath, ['--import', 'tsx', 'test/e2e/expected.ts',
+    path.join(ROOT, 'media/sample/stories260K.gguf'), path.join(dirs.ws, ggufName), path.join(dirs.ws, stName), path.join(dirs.ws, truncName)],
+  { cwd: ROOT, encoding: 'utf8' });
+  if (exp.status !== 0) {
+    record('expected values from the core', false, exp.stderr.slice(-1000));
+    return;
+  }
+  const expected = JSON.parse(exp.stdout);
+  const sampleExp = expected[path.join(ROOT, 'media/sample/stories260K.gguf')];
+  const ggufExp = expected[path.join(dirs.ws, ggufName)];
+  const stExp = expected[path.join(dirs.ws, stName)];
+  const truncExp = expected[path.join(dirs.ws, truncName)];
+  const stHeaderParams = safetensorsParams(path.join(dirs.ws, stName));
+
+  // --- code-server -----------------------------------------------------------------------------
+  const port = await freePort();
+  const env = {
+    ...process.env,
+    XDG_CONFIG_HOME: dirs.config, XDG_DATA_HOME: dirs.data, XDG_CACHE_HOME: dirs.cache,
+    HOME: process.env.HOME, // code-server itself only writes under the XDG folders and --user-data-dir
+  };
+  const serverLog = path.join(tmp, 'code-server.log');
+  const logFd = openSync(serverLog, 'a');
+  note(`starting code-server on 127.0.0.1:${port}`);
+  codeServer = spawn(process.execPath, [CODE_SERVER,
+    '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
+    '--disable-workspace-trust', '--disable-getting-started-override',
+    '--user-data-dir', dirs.user, '--extensions-dir', dirs.ext, dirs.ws],
+  { env, detached: true, stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  let up = false;
+  for (let i = 0; i < 150 && codeServer.exitCode === null; i++) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (r.ok) { up = true; break; }
+    } catch { /* not yet */ }
+    await sleep(200);
+  }
+  if (!up) {
+    record('code-server starts', false, readFileSync(serverLog, 'utf8').slice(-2000));
+    return;
+  }
+  record('code-server starts', true, `${elapsed()} after launch`);
+
+  // --- Chromium ----------------------------------------------------------------------------------
+  browser = await chromium.launch({
+    executablePath: '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
+      '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+  const pageErrors = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  const payload = JSON.stringify([['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${ROOT}`]]);
+  await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(payload)}`);
+  await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+  note('workbench loaded');
+
+  let shot = 0;
+  const screenshot = async (name) => {
+    const file = path.join(ARTIFACTS, `${String(++shot).padStart(2, '0')}-${name}.png`);
+    await page.screenshot({ path: file });
+    return file;
+  };
+
+  /** Runs a command from the palette: F1, type its title, Enter. Retries while the extension activates. */
+  async function runCommand(title) {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      await page.keyboard.press('F1');
+      const input = page.locator('.quick-input-widget input.input');
+      await input.waitFor({ timeout: 10_000 });
+      await input.fill(`>${title}`);
+      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+      try {
+        await row.waitFor({ timeout: 1500 });
+        await page.keyboard.press('Enter');
+        return;
+      } catch {
+        await page.keyboard.press('Escape');
+        await sleep(1000);
+      }
+    }
+    throw new Error(`command "${title}" never appeared in the palette`);
+  }
+
+  /** Opens a workspace file through Quick Open (Ctrl+P), which uses the default editor for its name. */
+  async function quickOpen(name) {
+    await page.keyboard.press('Control+P');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(name);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+    await page.keyboard.press('Enter');
+  }
+
+  /** The active webview's content frame (editors are closed between steps so there is one). */
+  const webview = () => page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
+  const closeAllEditors = () => runCommand('View: Close All Editors');
+  const view = page.locator('[id="workbench.view.extension.tensorScalpel"]');
+  const treeRows = () => view.locator('.monaco-list-row');
+
+  async function step(name, fn) {
+    try {
+      const detail = await fn();
+      record(name, true, typeof detail === 'string' ? detail : '');
+    } catch (err) {
+      record(name, false, String(err?.message ?? err).split('\n').slice(0, 6).join(' | '));
+      try { await screenshot(`failed-${name.replace(/[^a-z0-9]+/gi, '-').toLowerCase()}`); } catch { /* page gone */ }
+    }
+  }
+
+  async function bodyContrast() {
+    const frame = webview();
+    await frame.locator('#file-name').waitFor({ timeout: 20_000 });
+    const colours = await frame.locator('body').evaluate((body) => {
+      const cs = getComputedStyle(body);
+      const td = document.querySelector('td.name');
+      return { fg: cs.color, bg: cs.backgroundColor, td: td ? getComputedStyle(td).color : cs.color };
+    });
+    return { ...colours, ratio: contrastRatio(colours.fg, colours.bg), tdRatio: contrastRatio(colours.td, colours.bg) };
+  }
+
+  // 1. The activity-bar container, its welcome view, and the sample model.
+  await step('welcome view offers Open Sample Model; the tree populates', async () => {
+    const item = page.locator('.activitybar .action-item a[aria-label^="Tensor Scalpel"]').first();
+    await item.waitFor({ timeout: 30_000 });
+    await item.click();
+    const button = view.locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Open Sample Model' }).first();
+    await button.waitFor({ timeout: 30_000 });
+    await view.locator('.welcome-view-content', { hasText: 'Open Checkpoint' }).waitFor({ timeout: 5_000 });
+    await screenshot('welcome-view');
+    await button.click();
+    const modelRow = treeRows().filter({ hasText: 'stories260K.gguf' }).first();
+    await modelRow.waitFor({ timeout: 30_000 });
+    // Expand the model: its groups appear in model order.
+    await modelRow.locator('.monaco-tl-twistie').click();
+    await treeRows().filter({ hasText: 'block 4' }).first().waitFor({ timeout: 10_000 });
+    const labels = await treeRows().allInnerTexts();
+    const flat = labels.map((l) => l.replace(/\s+/g, ' ').trim());
+    const groups = flat.filter((l) => /^(embedding|block \d+|head|other)\b/.test(l)).map((l) => l.split(' ').slice(0, l.startsWith('block') ? 2 : 1).join(' '));
+    if (groups.join(',') !== 'embedding,block 0,block 1,block 2,block 3,block 4,head') throw new Error(`groups ${groups.join(',')}`);
+    // Open a group: tensors show shape, dtype and parameter count.
+    await treeRows().filter({ hasText: 'block 0' }).first().locator('.monaco-tl-twistie').click();
+    const tensorRow = treeRows().filter({ hasText: 'blk.0.attn_q.weight' }).first();
+    await tensorRow.waitFor({ timeout: 10_000 });
+    const text = (await tensorRow.innerText()).replace(/\s+/g, ' ');
+    if (!/\[64, 64\] F32 · 4,096/.test(text)) throw new Error(`tensor row reads "${text}"`);
+    // The sample's overview opened too.
+    const params = (await webview().locator('#total-params').innerText({ timeout: 20_000 })).trim();
+    const want = sampleExp.totalParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`overview shows ${params}, core says ${want}`);
+    await screenshot('sample-model-tree-and-overview');
+    return `${groups.length} groups; tensor row "${text.trim()}"; overview ${params}`;
+  });
+
+  // 2. A GGUF from the fixtures in the custom editor.
+  await step(`${ggufName} opens in the overview editor`, async () => {
+    await closeAllEditors();
+    await quickOpen(ggufName);
+    const frame = webview();
+    await frame.locator('#file-name', { hasText: ggufName }).waitFor({ timeout: 30_000 });
+    const params = (await frame.locator('#total-params').innerText()).trim();
+    const want = ggufExp.totalParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`shows ${params}, expected ${want}`);
+    const name = ggufExp.tensorNames.find((n) => n.includes('ffn_down')) ?? ggufExp.tensorNames[0];
+    await frame.locator(`tr.tensor-row[data-name="${name}"]`).waitFor({ timeout: 10_000 });
+    const mix = await frame.locator('#dtype-mix').innerText();
+    if (!/Q8_0/.test(mix)) throw new Error(`dtype mix "${mix}" lacks Q8_0`);
+    // The tree follows the active editor: the model is listed and selected.
+    const selected = view.locator('.monaco-list-row.selected', { hasText: ggufName });
+    await selected.first().waitFor({ timeout: 10_000 });
+    await screenshot('gguf-overview-dark');
+    return `${params} parameters, ${name} listed, dtype mix "${mix.replace(/\s+/g, ' ')}"`;
+  });
+
+  // 3. A safetensors file; its parameter count checked against the file's own JSON header.
+  let darkContrast;
+  await step(`${stName} opens in the overview editor`, async () => {
+    await closeAllEditors();
+    await quickOpen(stName);
+    const frame = webview();
+    await frame.locator('#file-name', { hasText: stName }).waitFor({ timeout: 30_000 });
+    const params = (await frame.locator('#total-params').innerText()).trim();
+    const want = stHeaderParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`shows ${params}, header says ${want}`);
+    if (stExp.totalParams !== stHeaderParams) throw new Error(`core ${stExp.totalParams} != header ${stHeaderParams}`);
+    await frame.locator('tr.tensor-row[data-name="h.0.attn.c_attn.weight"]').waitFor({ timeout: 10_000 });
+    // The filter box and sorting work inside the webview.
+    await frame.locator('#tensor-filter').fill('c_attn.weight');
+    const shown = await frame.locator('tr.tensor-row').count();
+    if (shown !== stExp.tensorNames.filter((n) => n.includes('c_attn.weight')).length) throw new Error(`filter shows ${shown} rows`);
+    await frame.locator('#tensor-filter').fill('');
+    await frame.locator('th button.sort', { hasText: 'Parameters' }).click();
+    const first = await frame.locator('tr.tensor-row').first().getAttribute('data-name');
+    await frame.locator('th button.sort', { hasText: 'Group' }).click();
+    darkContrast = await bodyContrast();
+    if (darkContrast.ratio < 4.5) throw new Error(`dark theme contrast ${darkContrast.ratio.toFixed(2)} (${darkContrast.fg} on ${darkContrast.bg})`);
+    await screenshot('safetensors-overview-dark');
+    return `${params} parameters; largest tensor ${first}; dark contrast ${darkContrast.ratio.toFixed(2)}:1`;
+  });
+
+  // 4. A command from the palette and its effect on the tree.
+  await step('palette: Tensor Scalpel: Filter Models filters the tree', async () => {
+    await runCommand('Tensor Scalpel: Filter Models');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill('attn_q');
+    await page.keyboard.press('Enter');
+    const sampleRow = treeRows().filter({ hasText: 'stories260K.gguf' }).first();
+    const want = `${sampleExp.tensorNames.filter((n) => n.includes('attn_q')).length} of ${sampleExp.tensorNames.length} tensors match`;
+    await sampleRow.filter({ hasText: want }).waitFor({ timeout: 10_000 });
+    const message = (await view.innerText()).replace(/\s+/g, ' ');
+    if (!message.includes('Filter "attn_q"')) throw new Error(`view message missing: ${message.slice(0, 300)}`);
+    const ffn = await treeRows().filter({ hasText: 'ffn_down' }).count();
+    if (ffn !== 0) throw new Error('ffn_down rows still shown under the filter');
+    await screenshot('tree-filtered');
+    await runCommand('Tensor Scalpel: Clear Filter');
+    await sampleRow.filter({ hasText: 'params' }).waitFor({ timeout: 10_000 });
+    return `sample row reads "${want}"; cleared again`;
+  });
+
+  // 5. A truncated checkpoint: the reader's specific message, and Show Log.
+  await step(`${truncName} shows the reader's error and Show Log`, async () => {
+    if (!truncExp.error) throw new Error('the core opened the truncated file without error');
+    await closeAllEditors();
+    await quickOpen(truncName);
+    const frame = webview();
+    const msg = frame.locator('#error-message');
+    await msg.waitFor({ timeout: 30_000 });
+    const text = (await msg.innerText()).trim();
+    if (text !== truncExp.error) throw new Error(`webview says "${text}", reader says "${truncExp.error}"`);
+    await screenshot('truncated-error');
+    await frame.locator('#show-log').click();
+    const output = page.locator('.part.panel', { hasText: 'cannot open' });
+    await output.first().waitFor({ timeout: 15_000 });
+    await screenshot('truncated-show-log');
+    return text;
+  });
+
+  // 6. Light theme: the overview's text stays readable.
+  await step('light theme: overview body text contrast >= 4.5', async () => {
+    await closeAllEditors();
+    writeSettings({ 'workbench.colorTheme': 'Default Light Modern' });
+    await page.locator('.monaco-workbench.vs').waitFor({ timeout: 30_000 });
+    await quickOpen(stName);
+    const c = await bodyContrast();
+    await screenshot('safetensors-overview-light');
+    if (c.ratio < 4.5 || c.tdRatio < 4.5) throw new Error(`contrast ${c.ratio.toFixed(2)} / ${c.tdRatio.toFixed(2)} (${c.fg} on ${c.bg})`);
+    if (darkContrast && c.bg === darkContrast.bg) throw new Error(`background did not change with the theme (${c.bg})`);
+    return `${c.fg} on ${c.bg}: ${c.ratio.toFixed(2)}:1 (tensor names ${c.tdRatio.toFixed(2)}:1)`;
+  });
+
+  await step('high-contrast theme: overview body text contrast >= 4.5', async () => {
+    await closeAllEditors();
+    writeSettings({ 'workbench.colorTheme': 'Default High Contrast' });
+    await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 30_000 });
+    await quickOpen(ggufName);
+    const c = await bodyContrast();
+    await screenshot('gguf-overview-high-contrast');
+    if (c.ratio < 4.5) throw new Error(`contrast ${c.ratio.toFixed(2)} (${c.fg} on ${c.bg})`);
+    return `${c.fg} on ${c.bg}: ${c.ratio.toFixed(2)}:1`;
+  });
+
+  // 7. The extension's log file holds the error; no webview or workbench script errors.
+  await step('the LogOutputChannel file records the error', async () => {
+    const logs = [];
+    const walk = (d) => { for (const n of readdirSync(d)) { const p = path.join(d, n); if (statSync(p).isDirectory()) walk(p); else if (/Tensor Scalpel/.test(n)) logs.push(p); } };
+    walk(path.join(dirs.user, 'logs'));
+    if (logs.length === 0) throw new Error('no "Tensor Scalpel" log file under the user-data logs');
+    const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
+    if (!text.includes(truncExp.error)) throw new Error(`log lacks the error; it reads: ${text.slice(-600)}`);
+    if (!/\[error\]/.test(text)) throw new Error('no [error] line');
+    return path.relative(dirs.user, logs[0]);
+  });
+
+  await step('no unhandled errors from the extension', async () => {
+    const exthost = [];
+    const walk = (d) => { for (const n of readdirSync(d)) { const p = path.join(d, n); if (statSync(p).isDirectory()) walk(p); else if (/^(exthost|remoteexthost)\.log$/.test(n)) exthost.push(p); } };
+    walk(path.join(dirs.user, 'logs'));
+    const text = exthost.map((f) => readFileSync(f, 'utf8')).join('\n');
+    const bad = text.split('\n').filter((l) => /\[error\]/.test(l) && /tensor-scalpel|tensorScalpel|Tensor Scalpel/i.test(l));
+    const ours = pageErrors.filter((e) => /overview|tensorScalpel|tensor-scalpel/i.test(e));
+    if (bad.length || ours.length) throw new Error([...bad, ...ours].slice(0, 5).join(' | '));
+    return `${exthost.length} extension-host log(s) clean`;
+  });
+}
+
+try {
+  await main();
+} catch (err) {
+  record('runner', false, String(err?.stack ?? err).slice(0, 2000));
+}
+await finish();

@@ -1,0 +1,5 @@
+/** scripts/build.mjs bundles `.css` imports as text (esbuild loader 'text'); the script injects it. */
+declare module '*.css' {
+  const text: string;
+  export default text;
+}
