@@ -167,8 +167,7 @@ async function main() {
     'chat.commandCenter.enabled': false,
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
   };
-  const writeSettings = (extra = {}) => writeFileSync(settingsFile, JSON.stringify({ ...baseSettings, ...extra }, null, 2));
-  writeSettings();
+  writeFileSync(settingsFile, JSON.stringify(baseSettings, null, 2));
 
   const ggufName = 'stories260K_q8_0.gguf';
   const stName = 'pico.safetensors';
@@ -275,6 +274,17 @@ async function main() {
     await page.keyboard.press('Enter');
   }
 
+  /** Picks a colour theme through the palette (Preferences: Color Theme), as a user would. */
+  async function pickTheme(label, workbenchClass) {
+    await runCommand('Preferences: Color Theme');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(label);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor({ timeout: 30_000 });
+  }
+
   /** The active webview's content frame (editors are closed between steps so there is one). */
   const webview = () => page.frameLocator('iframe.webview.ready').first().frameLocator('#active-frame');
   const closeAllEditors = () => runCommand('View: Close All Editors');
@@ -317,9 +327,8 @@ async function main() {
     // Expand the model: its groups appear in model order.
     await modelRow.locator('.monaco-tl-twistie').click();
     await treeRows().filter({ hasText: 'block 4' }).first().waitFor({ timeout: 10_000 });
-    const labels = await treeRows().allInnerTexts();
-    const flat = labels.map((l) => l.replace(/\s+/g, ' ').trim());
-    const groups = flat.filter((l) => /^(embedding|block \d+|head|other)\b/.test(l)).map((l) => l.split(' ').slice(0, l.startsWith('block') ? 2 : 1).join(' '));
+    const labels = (await treeRows().locator('.label-name').allInnerTexts()).map((l) => l.trim());
+    const groups = labels.filter((l) => /^(embedding|block \d+|head|other)$/.test(l));
     if (groups.join(',') !== 'embedding,block 0,block 1,block 2,block 3,block 4,head') throw new Error(`groups ${groups.join(',')}`);
     // Open a group: tensors show shape, dtype and parameter count.
     await treeRows().filter({ hasText: 'block 0' }).first().locator('.monaco-tl-twistie').click();
@@ -422,8 +431,7 @@ async function main() {
   // 6. Light theme: the overview's text stays readable.
   await step('light theme: overview body text contrast >= 4.5', async () => {
     await closeAllEditors();
-    writeSettings({ 'workbench.colorTheme': 'Default Light Modern' });
-    await page.locator('.monaco-workbench.vs').waitFor({ timeout: 30_000 });
+    await pickTheme('Light Modern', 'vs');
     await quickOpen(stName);
     const c = await bodyContrast();
     await screenshot('safetensors-overview-light');
@@ -434,8 +442,7 @@ async function main() {
 
   await step('high-contrast theme: overview body text contrast >= 4.5', async () => {
     await closeAllEditors();
-    writeSettings({ 'workbench.colorTheme': 'Default High Contrast' });
-    await page.locator('.monaco-workbench.hc-black').waitFor({ timeout: 30_000 });
+    await pickTheme('Dark High Contrast', 'hc-black');
     await quickOpen(ggufName);
     const c = await bodyContrast();
     await screenshot('gguf-overview-high-contrast');

@@ -73,6 +73,10 @@ export async function analyzeTensor(
   const shape = matrixShape(tensor.shape);
   if (!shape) throw new RangeError(`tensor ${tensor.name} has shape [${tensor.shape.join(', ')}]: not a matrix`);
   if (data.length !== shape.rows * shape.cols) throw new RangeError(`tensor ${tensor.name}: ${data.length} values for shape [${tensor.shape.join(', ')}]`);
+  // NaN/Inf make every metric meaningless (and LAPACK may loop or fail): report them instead.
+  let bad = 0, firstBad = -1;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i])) { bad++; if (firstBad < 0) firstBad = i; }
+  if (bad > 0) throw new RangeError(`tensor ${tensor.name}: ${bad} non-finite value(s) (NaN or Inf), the first at element ${firstBad} (row ${Math.floor(firstBad / shape.cols)}, column ${firstBad % shape.cols}); its spectrum is undefined`);
   throwIfAborted(signal);
   const started = performance.now();
   const mode = chooseMode(options.mode ?? 'auto', shape, backend, options.exactMaxRank);

@@ -43,7 +43,13 @@ export { groupOf, groupOrder };
 export function summarize(ckpt: Checkpoint): CheckpointSummary {
   const dtypeMix: Record<string, number> = {};
   let totalParams = 0;
+  // Tied weights (e.g. a PyTorch lm_head sharing wte's storage) are one set of parameters: count each
+  // stored byte range once.
+  const seen = new Set<string>();
   for (const t of ckpt.tensors) {
+    const key = `${t.file}\0${t.byteOffset}\0${t.byteLength}\0${t.dtype}`;
+    if (t.byteLength > 0 && seen.has(key)) continue;
+    seen.add(key);
     totalParams += t.params;
     dtypeMix[t.dtype] = (dtypeMix[t.dtype] ?? 0) + t.params;
   }

@@ -214,9 +214,11 @@ function decodeQ5_1(b: Uint8Array, nb: number, y: Float32Array, yo: number, H: F
  * half `s = d*sum(qs)` before the quants, which the values do not need.
  */
 function decodeQ8_0(b: Uint8Array, nb: number, y: Float32Array, yo: number, H: Float32Array, blockBytes: number, qsAt: number): void {
+  const q = new Int8Array(b.buffer, b.byteOffset, b.byteLength);
   for (let i = 0, o = 0; i < nb; i++, o += blockBytes, yo += 32) {
     const d = half(b, o, H);
-    for (let j = 0; j < 32; j++) y[yo + j] = int8(b[o + qsAt + j]) * d;
+    const qo = o + qsAt;
+    for (let j = 0; j < 32; j++) y[yo + j] = q[qo + j] * d;
   }
 }
 

@@ -280,9 +280,10 @@ export async function readGgufHeader(fa: FileAccessor): Promise<GgufHeader> {
   const file = fa.path;
   const c = new HeaderCursor(fa);
   await c.need(4, 'magic');
-  const magic = c.decode(4);
-  if (magic !== GGUF_MAGIC) {
-    throw new CheckpointError(file, `not a GGUF file: magic is ${JSON.stringify(magic)}, expected "GGUF"`, { offset: 0 });
+  const magic = c.bytes(4);
+  if (String.fromCharCode(...magic) !== GGUF_MAGIC) {
+    const hex = Array.from(magic, (b) => b.toString(16).padStart(2, '0')).join(' ');
+    throw new CheckpointError(file, `not a GGUF file: the first bytes are ${hex}, expected 47 47 55 46 ("GGUF")`, { offset: 0 });
   }
   await c.need(4, 'version');
   const version = c.u32();

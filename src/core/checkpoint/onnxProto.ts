@@ -377,3 +377,15 @@ export function float32Tensor(name: string, dims: number[], data: Float32Array):
   for (let i = 0; i < data.length; i++) dv.setFloat32(i * 4, data[i], true);
   return { name, dims, data_type: OnnxDataType.FLOAT, raw_data: raw };
 }
+
+/**
+ * A TensorProto whose data lives in an external file (data_location = EXTERNAL): `location` is
+ * relative to the model's directory, `offset`/`length` a byte range into it (ONNX external data
+ * spec: the values are decimal strings).
+ */
+export function externalDataTensor(name: string, dims: number[], dataType: number, location: string, offset: number, length: number): ITensorProto {
+  return {
+    name, dims, data_type: dataType, data_location: OnnxDataLocation.EXTERNAL,
+    external_data: [{ key: 'location', value: location }, { key: 'offset', value: String(offset) }, { key: 'length', value: String(length) }],
+  };
+}

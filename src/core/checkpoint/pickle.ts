@@ -262,10 +262,8 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
     return new PickleObject(callable as PickleGlobal, args);
   };
 
-  let steps = 0;
   while (pos < bytes.length) {
     op = pos;
-    steps++;
     const code = bytes[pos++];
     switch (code) {
       case 0x80: { // PROTO
@@ -391,7 +389,6 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
       }
     }
   }
-  void steps;
   return fail('pickle ends without a STOP opcode');
 }
 

@@ -266,12 +266,20 @@ function collectTensors(path: string, root: PickleValue): {
       for (const [k, c] of children) walk(c, name ? `${name}.${k}` : k, depth + 1);
       return;
     }
-    if (valueCount < MAX_VALUES_IN_METADATA && (v === null || typeof v === 'string' || typeof v === 'number' || typeof v === 'boolean' || typeof v === 'bigint')) {
-      values[name] = typeof v === 'bigint' ? v.toString() : v;
-      valueCount++;
-    }
+    addValue(name, v);
+  };
+  /** Plain values (epoch, learning rate, a run name) go to metadata, bounded in count and length. */
+  const addValue = (name: string, v: PickleValue): void => {
+    if (valueCount >= MAX_VALUES_IN_METADATA) return;
+    if (v === null || typeof v === 'number' || typeof v === 'boolean') values[name] = v;
+    else if (typeof v === 'bigint') values[name] = v.toString();
+    else if (typeof v === 'string') values[name] = v.length > 1000 ? `${v.slice(0, 1000)}...` : v;
+    else return;
+    valueCount++;
   };
   walk(start, '', 0);
+  // A training checkpoint's own scalars ({"epoch": 7, "state_dict": ...}) are worth showing too.
+  if (nestedUnder && root instanceof PickleDict) for (const [k, v] of root.map) addValue(String(k), v);
   if (tensors.length === 0 && !(start instanceof PickleDict || Array.isArray(start) || start instanceof PickleTuple)) {
     throw new CheckpointError(path, 'the pickle holds no tensors and no dict of tensors');
   }

@@ -40,7 +40,6 @@ interface Task {
   resolve(v: TensorSpectrum): void;
   reject(e: Error): void;
   signal?: AbortSignal;
-  onAbort?: () => void;
 }
 
 interface Slot {
@@ -83,6 +82,8 @@ export class WorkerPool {
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextTaskId = 1;
+  /** One abort listener per signal, however many tasks share it (a scan queues every tensor at once). */
+  private readonly bySignal = new Map<AbortSignal, { tasks: Set<Task>; listener: () => void }>();
   private disposed = false;
 
   constructor(opts: WorkerPoolOptions = {}) {
@@ -101,8 +102,19 @@ export class WorkerPool {
     return new Promise<TensorSpectrum>((resolve, reject) => {
       const task: Task = { request: { ...request, taskId: this.nextTaskId++ } as WorkerRequest, resolve, reject, signal };
       if (signal) {
-        task.onAbort = () => this.cancel(task);
-        signal.addEventListener('abort', task.onAbort, { once: true });
+        let group = this.bySignal.get(signal);
+        if (!group) {
+          const tasks = new Set<Task>();
+          // Queued tasks first, so that cancelling a running one cannot start a queued one.
+          const listener = () => {
+            const all = [...tasks].sort((a, b) => Number(this.queue.includes(b)) - Number(this.queue.includes(a)));
+            for (const t of all) this.cancel(t);
+          };
+          group = { tasks, listener };
+          this.bySignal.set(signal, group);
+          signal.addEventListener('abort', listener, { once: true });
+        }
+        group.tasks.add(task);
       }
       this.queue.push(task);
       this.dispatch();
@@ -193,7 +205,14 @@ export class WorkerPool {
   }
 
   private settle(task: Task, err?: Error, value?: TensorSpectrum): void {
-    if (task.signal && task.onAbort) task.signal.removeEventListener('abort', task.onAbort);
+    const group = task.signal ? this.bySignal.get(task.signal) : undefined;
+    if (group) {
+      group.tasks.delete(task);
+      if (group.tasks.size === 0) {
+        task.signal!.removeEventListener('abort', group.listener);
+        this.bySignal.delete(task.signal!);
+      }
+    }
     if (err) task.reject(err);
     else task.resolve(value!);
   }

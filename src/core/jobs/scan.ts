@@ -3,6 +3,7 @@
  * serves what it can from the result cache and sends the rest, tensor by tensor, to the worker pool.
  * Results stream out through onResult as they arrive and come back in checkpoint order.
  */
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { open } from '../checkpoint/open';
 import { CancelledError } from '../checkpoint/errors';
@@ -43,6 +44,9 @@ export async function scanSpectra(file: string, opts: SpectrumScanOptions = {}):
   const ownPool = opts.pool ? undefined : new WorkerPool({ size: opts.workers });
   const pool = opts.pool ?? ownPool!;
   const cache = opts.cache === false ? undefined : new ResultCache(opts.cache);
+  // Workers share the cores: each backend gets its share of threads rather than all of them.
+  const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
+  const settings = { backend: opts.backend ?? 'auto', libraryPath: opts.libraryPath, threads: Math.max(1, Math.floor(cores / pool.size)) } as const;
   const options: SpectrumOptions = { mode: opts.mode ?? 'auto', estimate: opts.estimate, bins: opts.bins, exactMaxRank: opts.exactMaxRank };
   try {
     const skipped: string[] = [];
@@ -86,7 +90,7 @@ export async function scanSpectra(file: string, opts: SpectrumScanOptions = {}):
       }
       opts.onProgress?.({ done, total, name: t.name, status: 'started' });
       try {
-        const r = await pool.run({ type: 'spectrum', path: abs, tensor: t.name, options, settings: { backend: opts.backend ?? 'auto', libraryPath: opts.libraryPath } }, signal);
+        const r = await pool.run({ type: 'spectrum', path: abs, tensor: t.name, options, settings }, signal);
         computed++; done++;
         record(r);
         opts.onProgress?.({ done, total, name: t.name, status: 'computed' });

@@ -12,6 +12,8 @@ export interface WorkerBackendSettings {
   backend: BackendPreference;
   /** Explicit LAPACK/BLAS library for the native backend (from the settings). */
   libraryPath?: string;
+  /** BLAS / onnxruntime threads per worker (the scan gives each worker cores / workers, at least 1). */
+  threads?: number;
 }
 
 /** pool -> worker: analyse one tensor of a checkpoint the worker opens itself by path. */

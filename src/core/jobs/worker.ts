@@ -16,10 +16,10 @@ import type { WorkerReply, WorkerRequest, WorkerBackendSettings } from './types'
 
 const backends = new Map<string, Promise<LinalgBackend>>();
 function backendFor(s: WorkerBackendSettings): Promise<LinalgBackend> {
-  const key = `${s.backend}\u0000${s.libraryPath ?? ''}`;
+  const key = `${s.backend}\u0000${s.libraryPath ?? ''}\u0000${s.threads ?? ''}`;
   let b = backends.get(key);
   if (!b) {
-    b = getLinalgBackend(s.backend, s.libraryPath ? { libraryPath: s.libraryPath } : undefined);
+    b = getLinalgBackend(s.backend, { libraryPath: s.libraryPath, threads: s.threads });
     backends.set(key, b);
     b.catch(() => backends.delete(key)); // let a later task retry
   }

@@ -200,7 +200,7 @@ export function tridiagonalQL(d: Float64Array, e: Float64Array, zt?: Float64Arra
       if (m === l) break;
       if (++iter > 60) throw new Error(`tridiagonal QL did not converge at row ${l}`);
       let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
-      let r = Math.hypot(g, 1);
+      let r = Math.sqrt(g * g + 1);
       g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
       let s = 1, c = 1, p = 0;
       let i = m - 1;
@@ -208,7 +208,7 @@ export function tridiagonalQL(d: Float64Array, e: Float64Array, zt?: Float64Arra
       for (; i >= l; i--) {
         const f = s * e[i]!;
         const b = c * e[i]!;
-        r = Math.hypot(f, g);
+        r = Math.sqrt(f * f + g * g); // Math.hypot is several times slower in V8; values here are far from overflow
         e[i + 1] = r;
         if (r === 0) { d[i + 1]! -= p; e[m] = 0; deflated = true; break; }
         s = f / r;

@@ -15,7 +15,7 @@ import { openOnnx } from '../../../src/core/checkpoint/onnx';
 import { CheckpointError } from '../../../src/core/checkpoint/errors';
 import { bf16ToFloat, floatToBf16, floatToHalf, halfToFloat } from '../../../src/core/checkpoint/dtype';
 import {
-  decodeModel, encodeMessage, encodeModel, float32Tensor, GraphProtoType, ModelProtoType, OnnxAttributeType, OnnxDataType,
+  decodeModel, encodeMessage, encodeModel, externalDataTensor, float32Tensor, GraphProtoType, ModelProtoType, OnnxAttributeType, OnnxDataType,
   type IGraphProto, type IModelProto, type INodeProto,
 } from '../../../src/core/checkpoint/onnxProto';
 
@@ -243,6 +243,73 @@ test('an encoded MatMul + Add model runs in onnxruntime and reads back through o
     const md = c.metadata as Record<string, any>;
     assert.deepEqual(md.inputs, [{ name: 'X', dtype: 'F32', shape: ['n', 3] }]);
     assert.deepEqual(md.opTypes, { Constant: 1, MatMul: 1, Add: 1 });
+  } finally {
+    await c.close();
+  }
+});
+
+test('sparse_initializer is listed with its dense shape and refused clearly on read', async () => {
+  const g: IGraphProto = {
+    name: 'sparse',
+    initializer: [float32Tensor('dense', [2], f32([1, 2]))],
+    sparse_initializer: [{
+      values: { name: 'S', dims: [2], data_type: OnnxDataType.FLOAT, float_data: [5, 6] },
+      indices: { name: 'S_idx', dims: [2], data_type: OnnxDataType.INT64, int64_data: [0, 8] },
+      dims: [3, 3],
+    }],
+  };
+  const c = await openOnnx(writeModel(encodeModel(model(g))));
+  try {
+    assert.deepEqual(c.tensors.map((t) => [t.name, t.dtype, t.shape]), [['dense', 'F32', [2]], ['S', 'F32', [3, 3]]]);
+    await assert.rejects(c.get('S')!.read(), (e: unknown) => e instanceof CheckpointError && e.tensor === 'S' && /sparse/.test(e.message));
+    assert.deepEqual((c.metadata as Record<string, any>).undecodable.map((u: { name: string }) => u.name), ['S']);
+  } finally {
+    await c.close();
+  }
+});
+
+test('Loop body (GRAPH attribute) nested in an If branch: weights found at depth 2', async () => {
+  const body: IGraphProto = { name: 'body', initializer: [float32Tensor('deep', [2, 2], f32([9, 8, 7, 6]))] };
+  const thenBranch: IGraphProto = { name: 'then', node: [{ name: 'loop', op_type: 'Loop', attribute: [{ name: 'body', type: OnnxAttributeType.GRAPH, g: body }] }] };
+  const g: IGraphProto = { name: 'main', node: [{ name: 'if', op_type: 'If', attribute: [{ name: 'then_branch', type: OnnxAttributeType.GRAPH, g: thenBranch }] }] };
+  const c = await openOnnx(writeModel(encodeModel(model(g))));
+  try {
+    assert.deepEqual(c.tensors.map((t) => t.name), ['deep']);
+    assert.deepEqual(Array.from(await c.get('deep')!.read()), [9, 8, 7, 6]);
+    assert.equal((c.metadata as Record<string, any>).subgraphCount, 2);
+  } finally {
+    await c.close();
+  }
+});
+
+test('external data written with externalDataTensor loads in onnxruntime and in openOnnx', async () => {
+  const W = f32([0.5, -1, 2, 4]); // [2, 2]
+  const pad = new Uint8Array(12).fill(0xee); // the tensor starts at byte 12 of the data file
+  const data = new Uint8Array([...pad, ...new Uint8Array(W.buffer)]);
+  const g: IGraphProto = {
+    name: 'ext',
+    initializer: [externalDataTensor('W', [2, 2], OnnxDataType.FLOAT, 'ext_w.bin', 12, 16)],
+    node: [{ name: 'mm', op_type: 'MatMul', input: ['X', 'W'], output: ['Y'] }],
+    input: [{ name: 'X', type: { tensor_type: { elem_type: OnnxDataType.FLOAT, shape: { dim: [{ dim_value: 1 }, { dim_value: 2 }] } } } }],
+    output: [{ name: 'Y', type: { tensor_type: { elem_type: OnnxDataType.FLOAT, shape: { dim: [{ dim_value: 1 }, { dim_value: 2 }] } } } }],
+  };
+  const bytes = encodeModel(model(g, 13));
+  const session = await ort.InferenceSession.create(bytes, { externalData: [{ path: 'ext_w.bin', data }], intraOpNumThreads: 1 });
+  try {
+    const out = await session.run({ X: new ort.Tensor('float32', f32([1, 1]), [1, 2]) });
+    // [1, 1] x [[0.5, -1], [2, 4]] = [2.5, 3]
+    assert.deepEqual(Array.from(out.Y.data as Float32Array), [2.5, 3]);
+  } finally {
+    await session.release();
+  }
+  const p = writeModel(bytes);
+  writeFileSync(path.join(tmp, 'ext_w.bin'), data);
+  const c = await openOnnx(p);
+  try {
+    const w = c.get('W')!;
+    assert.deepEqual([w.file, w.byteOffset, w.byteLength], [path.join(tmp, 'ext_w.bin'), 12, 16]);
+    assert.deepEqual(Array.from(await w.read()), Array.from(W));
+    assert.deepEqual(c.files, [p, path.join(tmp, 'ext_w.bin')]);
   } finally {
     await c.close();
   }

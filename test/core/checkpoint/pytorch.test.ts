@@ -193,6 +193,7 @@ test('torch-written views, dtypes, shared storages and nested checkpoints decode
     await check(c, expected.nested);
     assert.equal(c.metadata.nestedUnder, 'state_dict');
     assert.deepEqual(c.metadata.ignoredKeys, ['optimizer']);
+    assert.deepEqual(c.metadata.values, { epoch: 7, name: 'run-1' });
   });
   await withCheckpoint(path.join(dir, 'sub.pt'), async (c) => check(c, expected.sub));
   // A TorchScript archive holds code: its pickle names __torch__ classes, refused with a hint.
