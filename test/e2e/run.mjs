@@ -244,17 +244,25 @@ async function main() {
     return file;
   };
 
-  /** Runs a command from the palette: F1, type its title, Enter. Retries while the extension activates. */
+  const escapeRe = (t) => t.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+  /**
+   * Runs a command from the palette: F1, type its title, Enter. Retries while the extension activates
+   * (a contributed command may be missing for the first seconds). When another entry sorts above the
+   * exact title, the exact one is clicked instead of taking the first with Enter.
+   */
   async function runCommand(title) {
     for (let attempt = 0; attempt < 20; attempt++) {
       await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input.input');
       await input.waitFor({ timeout: 10_000 });
       await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+      const row = page.locator('.quick-input-widget .monaco-list-row')
+        .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRe(title)}\\s*$`) }) }).first();
       try {
         await row.waitFor({ timeout: 1500 });
-        await page.keyboard.press('Enter');
+        if (/\bfocused\b/.test((await row.getAttribute('class')) ?? '')) await page.keyboard.press('Enter');
+        else await row.click();
         return;
       } catch {
         await page.keyboard.press('Escape');

@@ -200,7 +200,7 @@ export function tridiagonalQL(d: Float64Array, e: Float64Array, zt?: Float64Arra
       if (m === l) break;
       if (++iter > 60) throw new Error(`tridiagonal QL did not converge at row ${l}`);
       let g = (d[l + 1]! - d[l]!) / (2 * e[l]!);
-      let r = Math.sqrt(g * g + 1);
+      let r = Math.abs(g) > 1e150 ? Math.abs(g) : Math.sqrt(g * g + 1);
       g = d[m]! - d[l]! + e[l]! / (g + (g >= 0 ? r : -r));
       let s = 1, c = 1, p = 0;
       let i = m - 1;

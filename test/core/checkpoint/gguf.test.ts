@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { gguf as hfGguf } from '@huggingface/gguf';
 import { openGguf, GgufCheckpoint, type GgufValue } from '../../../src/core/checkpoint/gguf';
 import { open } from '../../../src/core/checkpoint/open';
@@ -103,8 +103,15 @@ function independentDecode(dtype: string, raw: Uint8Array, count: number): Float
 
 // ---------- tests ----------
 
+/** Every *.gguf under ../shared/fixtures, relative to it. */
+function allGgufFixtures(): string[] {
+  return (readdirSync(FIX, { recursive: true }) as string[]).filter((p) => p.endsWith('.gguf')).sort();
+}
+
 test('every GGUF fixture opens (via open() and openGguf), GGUF v3, tensors read to the right length', async () => {
-  for (const f of GGUF_FIXTURES) {
+  const found = allGgufFixtures();
+  for (const f of GGUF_FIXTURES) assert.ok(found.includes(f), `fixture ${f} present`);
+  for (const f of found) {
     const ck = await open(FIX + f);
     try {
       assert.ok(ck instanceof GgufCheckpoint, f);
