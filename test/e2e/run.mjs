@@ -278,7 +278,9 @@ async function main() {
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 10_000 });
     await input.fill(name);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first().waitFor({ timeout: 15_000 });
+    // Wait until the filtered list has put this file first: before the filter applies, the list shows
+    // recently opened files and Enter would open whichever is on top.
+    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 15_000 });
     await page.keyboard.press('Enter');
   }
 
@@ -288,7 +290,7 @@ async function main() {
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 10_000 });
     await input.fill(label);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ timeout: 10_000 });
+    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: label }).first().waitFor({ timeout: 10_000 });
     await page.keyboard.press('Enter');
     await page.locator(`.monaco-workbench.${workbenchClass}`).waitFor({ timeout: 30_000 });
   }

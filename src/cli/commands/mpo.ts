@@ -4,7 +4,7 @@ import { decomposeMpo, mpoReport, FactorisationError, type MpoTruncation } from 
 import { lowRankAtParamBudget } from '../../core/analysis/lowrank';
 import { listOpt, numberOpt, parse, table, UsageError, type CliCommand } from '../args';
 
-const USAGE = 'tensor-scalpel mpo <file> --tensor NAME [--sites N | --out-factors 8,16 --in-factors 8,16 [--pad]] [--chi N | --error E] [--strategy auto|pad|fewer-sites|exact] [--spectra exact|sweep] [--backend auto|native|portable] [--json]';
+const USAGE = 'tensor-scalpel mpo <file> --tensor NAME [--sites N (default 2) | --out-factors 8,16 --in-factors 8,16 [--pad]] [--chi N | --error E] [--strategy auto|pad|fewer-sites|exact] [--spectra exact|sweep] [--backend auto|native|portable] [--json]';
 
 function fmt(x: number | null, digits = 4): string {
   return x === null ? '-' : x.toFixed(digits);

@@ -166,10 +166,15 @@ async function readDecoded(
   fa: FileAccessor, name: string, info: GgmlTypeInfo, byteOffset: number, byteLength: number, params: number, opts?: ReadOptions,
 ): Promise<Float32Array> {
   if (!info.decodable) {
-    throw new CheckpointError(fa.path, `quantization type ${info.name} (${info.id}) is not supported: its values cannot be decoded (readRaw() still copies the bytes)`, { tensor: name, offset: byteOffset });
+    throw new CheckpointError(fa.path, `GGUF tensor ${name}: quantization type ${info.name} (${info.id}) is not supported: its values cannot be decoded (readRaw() still copies the bytes)`, { tensor: name, offset: byteOffset });
   }
   throwIfAborted(opts?.signal);
-  const out = new Float32Array(params);
+  let out: Float32Array;
+  try {
+    out = new Float32Array(params);
+  } catch (e) {
+    throw new CheckpointError(fa.path, `GGUF tensor ${name}: ${params.toLocaleString('en-US')} float32 values do not fit in one array in memory`, { tensor: name, offset: byteOffset, cause: e });
+  }
   const totalBlocks = byteLength / info.bytesPerBlock;
   const blocksPerChunk = Math.max(1, Math.floor(READ_CHUNK_BYTES / info.bytesPerBlock));
   for (let b = 0; b < totalBlocks; b += blocksPerChunk) {

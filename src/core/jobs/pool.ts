@@ -69,7 +69,9 @@ export function defaultWorkerScript(): string {
  */
 function startWorker(script: string): Worker {
   if (script.endsWith('.ts')) {
-    const tsx = require.resolve('tsx/cjs');
+    // A variable, not a literal: the bundler must not try to resolve tsx (a dev dependency, absent in a .vsix).
+    const tsxHook = 'tsx/cjs';
+    const tsx = require.resolve(tsxHook);
     return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(script)});`, { eval: true });
   }
   return new Worker(script, { execArgv: [] });
