@@ -6,7 +6,8 @@
  *   npm run test:e2e            (after scripts/setup-e2e.sh)
  *
  * Env: TS_E2E_CACHE (code-server cache, default ~/.cache/tensor-scalpel-e2e), TS_E2E_TIMEOUT (seconds,
- * default 300), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build.
+ * default 300), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build,
+ * TS_E2E_NO_PACKAGE=1 skips packaging and installing the .vsix.
  * Everything is checked through the DOM (workbench and webview iframes) or the extension's log file;
  * code-server's exit code says nothing about the tests. Screenshots go to test-artifacts/e2e/.
  * The last line is `e2e: N passed, M failed`; the exit code is non-zero on any failure.
@@ -400,6 +401,18 @@ async function main() {
     return `${params} parameters; largest tensor ${first}; dark contrast ${darkContrast.ratio.toFixed(2)}:1`;
   });
 
+  // 3b. The overview and the tree follow each other.
+  await step('overview row click selects the tensor in the tree; tree click highlights it in the overview', async () => {
+    const frame = webview();
+    await frame.locator('tr.tensor-row[data-name="h.2.mlp.c_fc.weight"]').click();
+    await view.locator('.monaco-list-row.selected', { hasText: 'h.2.mlp.c_fc.weight' }).first().waitFor({ timeout: 10_000 });
+    const target = 'h.2.ln_1.weight';
+    await treeRows().filter({ hasText: target }).first().click();
+    await frame.locator(`tr.tensor-row.highlight[data-name="${target}"]`).waitFor({ timeout: 10_000 });
+    await screenshot('tree-and-overview-linked');
+    return `h.2.mlp.c_fc.weight selected in the tree; ${target} highlighted in the overview`;
+  });
+
   // 4. A command from the palette and its effect on the tree.
   await step('palette: Tensor Scalpel: Filter Models filters the tree', async () => {
     await runCommand('Tensor Scalpel: Filter Models');
@@ -435,6 +448,7 @@ async function main() {
     const output = page.locator('.part.panel', { hasText: 'cannot open' });
     await output.first().waitFor({ timeout: 15_000 });
     await screenshot('truncated-show-log');
+    await runCommand('View: Close Panel');
     return text;
   });
 
@@ -471,6 +485,27 @@ async function main() {
     if (!/\[error\]/.test(text)) throw new Error('no [error] line');
     return path.relative(dirs.user, logs[0]);
   });
+
+  // 8. The packaged .vsix installs offline into the same VS Code.
+  if (!process.env.TS_E2E_NO_PACKAGE) {
+    await step('the linux-x64 .vsix packages and installs offline', async () => {
+      const pk = spawnSync(process.execPath, ['scripts/package.mjs', 'linux-x64'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+      if (pk.status !== 0) throw new Error(`package failed: ${(pk.stderr || pk.stdout).slice(-800)}`);
+      const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+      const vsix = path.join(ROOT, 'dist', `${pkg.name}-${pkg.version}-linux-x64.vsix`);
+      const ext2 = path.join(tmp, 'ext-vsix');
+      const inst = spawnSync(process.execPath, [CODE_SERVER, '--user-data-dir', path.join(tmp, 'user-vsix'), '--extensions-dir', ext2, '--install-extension', vsix],
+        { env, encoding: 'utf8', timeout: 120_000 });
+      const out = `${inst.stdout}\n${inst.stderr}`;
+      if (inst.status !== 0 || !/successfully installed/i.test(out)) throw new Error(`install failed: ${out.slice(-800)}`);
+      const dir = readdirSync(ext2).find((d) => d.startsWith(`${pkg.publisher}.${pkg.name}-`));
+      if (!dir) throw new Error(`nothing installed in ${ext2}: ${readdirSync(ext2).join(', ')}`);
+      for (const f of ['out/extension.js', 'media/sample/stories260K.gguf', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node']) {
+        if (!existsSync(path.join(ext2, dir, f))) throw new Error(`installed extension lacks ${f}`);
+      }
+      return `${path.basename(vsix)} (${(statSync(vsix).size / 2 ** 20).toFixed(1)} MiB) installed as ${dir}`;
+    });
+  }
 
   await step('no unhandled errors from the extension', async () => {
     const exthost = [];
