@@ -82,8 +82,11 @@ export function registerCommands({ context, store, tree, editors }: Deps): void 
 
   reg(COMMANDS.removeModel, async (node?: ModelTreeNode, selected?: ModelTreeNode[]) => {
     const targets: vscode.Uri[] = [];
-    if (selected?.length) targets.push(...selected.map((n) => n.model.uri));
-    else if (node && typeof node === 'object' && 'model' in node) targets.push(node.model.uri);
+    const clicked = node && typeof node === 'object' && 'model' in node ? node : undefined;
+    // VS Code passes the tree's whole selection too; it applies only when the clicked row is part of it
+    // (an inline button on an unselected row means just that row).
+    if (clicked && selected?.some((n) => n.id === clicked.id)) targets.push(...selected.map((n) => n.model.uri));
+    else if (clicked) targets.push(clicked.model.uri);
     else if (editors.activeDocument && store.has(editors.activeDocument.uri)) targets.push(editors.activeDocument.uri);
     else {
       const models = store.all();

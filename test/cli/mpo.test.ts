@@ -85,4 +85,9 @@ test('mpo table output and usage errors', async () => {
   await assert.rejects(mpoCommand.run([PICO, '--tensor', 'h.0.ln_1.weight'], capture().io), /needs a matrix/);
   await assert.rejects(mpoCommand.run([PICO, '--tensor', 'wpe.weight', '--sites', '2', '--out-factors', '8,16', '--in-factors', '8,16'], capture().io), UsageError);
   await assert.rejects(mpoCommand.run([PICO, '--tensor', 'wpe.weight', '--chi', '0'], capture().io), UsageError);
+  // One chi per bond: 3 sites have 2 bonds.
+  const perBond = await runJson([PICO, '--tensor', 'wpe.weight', '--sites', '3', '--chi', '3,5']);
+  assert.deepEqual(perBond.bondDimensions, [3, 5]);
+  await assert.rejects(mpoCommand.run([PICO, '--tensor', 'wpe.weight', '--sites', '3', '--chi', '3,5,7'], capture().io),
+    (e: Error) => e instanceof UsageError && /chi has 3 entries but 3 sites have 2 bonds/.test(e.message));
 });

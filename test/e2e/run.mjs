@@ -103,6 +103,43 @@ function safetensorsParams(file) {
   }
 }
 
+/**
+ * Splits a safetensors file into two shards plus a Hugging Face `model.safetensors.index.json`
+ * (weight_map: tensor name -> shard file), the layout of sharded checkpoints on the Hub.
+ */
+function writeShards(src, dir) {
+  const buf = readFileSync(src);
+  const n = Number(buf.readBigUInt64LE(0));
+  const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const dataStart = 8 + n;
+  const names = Object.keys(header).filter((k) => k !== '__metadata__');
+  const halves = [names.slice(0, Math.ceil(names.length / 2)), names.slice(Math.ceil(names.length / 2))];
+  const weightMap = {};
+  let total = 0;
+  halves.forEach((part, i) => {
+    const file = `model-0000${i + 1}-of-00002.safetensors`;
+    const h = {};
+    const chunks = [];
+    let off = 0;
+    for (const name of part) {
+      const t = header[name];
+      const [a, b] = t.data_offsets;
+      chunks.push(buf.subarray(dataStart + a, dataStart + b));
+      h[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [off, off + (b - a)] };
+      off += b - a;
+      weightMap[name] = file;
+    }
+    total += off;
+    let json = Buffer.from(JSON.stringify(h), 'utf8');
+    const pad = (8 - (json.length % 8)) % 8; // the spec pads the header with spaces to 8 bytes
+    json = Buffer.concat([json, Buffer.alloc(pad, 0x20)]);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    writeFileSync(path.join(dir, file), Buffer.concat([len, json, ...chunks]));
+  });
+  writeFileSync(path.join(dir, 'model.safetensors.index.json'), JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+}
+
 /** WCAG 2 contrast ratio of two CSS rgb()/rgba() colours (alpha composited over the background). */
 function contrastRatio(fg, bg) {
   const parse = (c) => {
@@ -167,12 +204,21 @@ async function main() {
     'git.enabled': false,
     'chat.commandCenter.enabled': false,
     'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'workbench.view.alwaysShowHeaderActions': true,
   };
   writeFileSync(settingsFile, JSON.stringify(baseSettings, null, 2));
 
   const ggufName = 'stories260K_q8_0.gguf';
   const stName = 'pico.safetensors';
   const truncName = 'truncated.safetensors';
+  const ptName = 'stories260K.pt';
+  const onnxName = 'pico.onnx';
+  copyFileSync(path.join(FIXTURES, 'pico', onnxName), path.join(dirs.ws, onnxName));
+  const shardDir = path.join(dirs.ws, 'sharded');
+  mkdirSync(shardDir);
+  writeShards(path.join(FIXTURES, 'pico', stName), shardDir);
+  const indexName = 'model.safetensors.index.json';
+  copyFileSync(path.join(FIXTURES, 'stories260k', ptName), path.join(dirs.ws, ptName));
   copyFileSync(path.join(FIXTURES, 'stories260k', ggufName), path.join(dirs.ws, ggufName));
   copyFileSync(path.join(FIXTURES, 'pico', stName), path.join(dirs.ws, stName));
   // A checkpoint cut off inside its data: the header is intact, a tensor runs past the end.
@@ -181,7 +227,8 @@ async function main() {
 
   // What the core says about the same files (the UI must show exactly this).
   const exp = spawnSync(process.execPath, ['--import', 'tsx', 'test/e2e/expected.ts',
-    path.join(ROOT, 'media/sample/stories260K.gguf'), path.join(dirs.ws, ggufName), path.join(dirs.ws, stName), path.join(dirs.ws, truncName)],
+    path.join(ROOT, 'media/sample/stories260K.gguf'), path.join(dirs.ws, ggufName), path.join(dirs.ws, stName), path.join(dirs.ws, truncName), path.join(dirs.ws, ptName),
+    path.join(dirs.ws, onnxName), path.join(shardDir, indexName)],
   { cwd: ROOT, encoding: 'utf8' });
   if (exp.status !== 0) {
     record('expected values from the core', false, exp.stderr.slice(-1000));
@@ -192,6 +239,9 @@ async function main() {
   const ggufExp = expected[path.join(dirs.ws, ggufName)];
   const stExp = expected[path.join(dirs.ws, stName)];
   const truncExp = expected[path.join(dirs.ws, truncName)];
+  const ptExp = expected[path.join(dirs.ws, ptName)];
+  const onnxExp = expected[path.join(dirs.ws, onnxName)];
+  const indexExp = expected[path.join(shardDir, indexName)];
   const stHeaderParams = safetensorsParams(path.join(dirs.ws, stName));
 
   // --- code-server -----------------------------------------------------------------------------
@@ -274,11 +324,12 @@ async function main() {
   }
 
   /** Opens a workspace file through Quick Open (Ctrl+P), which uses the default editor for its name. */
-  async function quickOpen(name) {
+  async function quickOpen(query) {
+    const name = path.basename(query);
     await page.keyboard.press('Control+P');
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 10_000 });
-    await input.fill(name);
+    await input.fill(query);
     // Wait until the filtered list has put this file first: before the filter applies, the list shows
     // recently opened files and Enter would open whichever is on top.
     await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 15_000 });
@@ -410,7 +461,76 @@ async function main() {
     await treeRows().filter({ hasText: target }).first().click();
     await frame.locator(`tr.tensor-row.highlight[data-name="${target}"]`).waitFor({ timeout: 10_000 });
     await screenshot('tree-and-overview-linked');
-    return `h.2.mlp.c_fc.weight selected in the tree; ${target} highlighted in the overview`;
+    // The webview keeps its UI state (getState/setState) when its tab is hidden and shown again.
+    await frame.locator('#tensor-filter').fill('c_fc');
+    await quickOpen(ggufName);
+    await webview().locator('#file-name', { hasText: ggufName }).waitFor({ timeout: 30_000 });
+    await page.locator('.tabs-container .tab', { hasText: stName }).first().click();
+    await webview().locator('#file-name', { hasText: stName }).waitFor({ timeout: 30_000 });
+    const kept = await webview().locator('#tensor-filter').inputValue();
+    if (kept !== 'c_fc') throw new Error(`filter after switching tabs is "${kept}"`);
+    await webview().locator('#tensor-filter').fill('');
+    return `h.2.mlp.c_fc.weight selected in the tree; ${target} highlighted in the overview; filter kept across tab switch`;
+  });
+
+  // 3c. Open Checkpoint… through the (simple, in-browser) file dialog: a PyTorch file.
+  await step(`Open Checkpoint… opens ${ptName} picked in the file dialog`, async () => {
+    await closeAllEditors();
+    await runCommand('Tensor Scalpel: Open Checkpoint…');
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(path.join(dirs.ws, ptName));
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: ptName }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    const frame = webview();
+    await frame.locator('#file-name', { hasText: ptName }).waitFor({ timeout: 30_000 });
+    const params = (await frame.locator('#total-params').innerText()).trim();
+    const want = ptExp.totalParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`shows ${params}, core says ${want}`);
+    await treeRows().filter({ hasText: ptName }).first().waitFor({ timeout: 10_000 });
+    await screenshot('pytorch-overview-via-open-checkpoint');
+    return `${params} parameters (${ptExp.formatDetail})`;
+  });
+
+  // 3d. A sharded checkpoint: its index.json opens in the overview by default, across both shards.
+  await step(`${indexName} (2 shards) opens in the overview editor`, async () => {
+    if (indexExp.error) throw new Error(`the core cannot open the index: ${indexExp.error}`);
+    await closeAllEditors();
+    await quickOpen(`sharded/${indexName}`);
+    const frame = webview();
+    await frame.locator('#file-name', { hasText: indexName }).waitFor({ timeout: 30_000 });
+    const params = (await frame.locator('#total-params').innerText()).trim();
+    const want = stHeaderParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`shows ${params}, the unsharded header says ${want}`);
+    const files = Number((await frame.locator('#file-count').innerText()).trim());
+    if (files < 2) throw new Error(`file count ${files}`);
+    const shardCol = await frame.locator('tr.tensor-row').evaluateAll((rows) => new Set(rows.map((r) => r.getAttribute('title')?.match(/of (model-\S+)/)?.[1])).size);
+    if (shardCol !== 2) throw new Error(`rows name ${shardCol} distinct shard files`);
+    await screenshot('sharded-index-overview');
+    return `${params} parameters over ${files} files (${indexExp.formatDetail})`;
+  });
+
+  // 3e. .onnx is registered with priority "option": it opens elsewhere by default, and the overview
+  // is offered by "Reopen Editor With…".
+  await step(`${onnxName} is offered "Reopen Editor With… Tensor Scalpel Overview"`, async () => {
+    await closeAllEditors();
+    await quickOpen(onnxName);
+    await page.locator('.tabs-container .tab', { hasText: onnxName }).first().waitFor({ timeout: 15_000 });
+    if (await page.locator('iframe.webview.ready').count() > 0) {
+      const name = await webview().locator('#file-name').innerText({ timeout: 2_000 }).catch(() => '');
+      if (name.includes(onnxName)) throw new Error('.onnx opened in the overview by default (priority should be "option")');
+    }
+    await runCommand('View: Reopen Editor With...');
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: 'Tensor Scalpel Overview' }).first();
+    await pick.waitFor({ timeout: 10_000 });
+    await pick.click();
+    const frame = webview();
+    await frame.locator('#file-name', { hasText: onnxName }).waitFor({ timeout: 30_000 });
+    const params = (await frame.locator('#total-params').innerText()).trim();
+    const want = onnxExp.totalParams.toLocaleString('en-US');
+    if (!params.startsWith(want)) throw new Error(`shows ${params}, core says ${want}`);
+    await screenshot('onnx-overview-reopened-with');
+    return `${params} parameters (${onnxExp.formatDetail})`;
   });
 
   // 4. A command from the palette and its effect on the tree.
@@ -433,6 +553,22 @@ async function main() {
     return `sample row reads "${want}"; cleared again`;
   });
 
+  // 4b. Refresh and Remove Model from the view's own buttons.
+  await step('Refresh re-reads every model; Remove Model drops one from the tree', async () => {
+    const before = await treeRows().filter({ hasText: ptName }).count();
+    if (before === 0) throw new Error(`${ptName} not in the tree`);
+    // With one view in the container, its title actions sit in the side bar's title.
+    await page.locator('.part.sidebar .composite.title').hover();
+    await page.locator('.part.sidebar .title-actions .action-label[aria-label="Refresh"]').first().click();
+    const row = treeRows().filter({ hasText: ptName }).first();
+    await row.hover();
+    await row.locator('.action-label[aria-label="Remove Model"], .action-label[aria-label="Tensor Scalpel: Remove Model"]').first().click();
+    await treeRows().filter({ hasText: ptName }).first().waitFor({ state: 'detached', timeout: 10_000 });
+    await screenshot('after-remove-model');
+    const left = (await treeRows().locator('.label-name').allInnerTexts()).filter((t) => /\.(gguf|safetensors|pt)$/.test(t.trim()));
+    return `models left: ${left.join(', ')}`;
+  });
+
   // 5. A truncated checkpoint: the reader's specific message, and Show Log.
   await step(`${truncName} shows the reader's error and Show Log`, async () => {
     if (!truncExp.error) throw new Error('the core opened the truncated file without error');
@@ -448,7 +584,7 @@ async function main() {
     const output = page.locator('.part.panel', { hasText: 'cannot open' });
     await output.first().waitFor({ timeout: 15_000 });
     await screenshot('truncated-show-log');
-    await runCommand('View: Close Panel');
+    await runCommand('View: Hide Panel');
     return text;
   });
 
@@ -483,6 +619,7 @@ async function main() {
     const text = logs.map((f) => readFileSync(f, 'utf8')).join('\n');
     if (!text.includes(truncExp.error)) throw new Error(`log lacks the error; it reads: ${text.slice(-600)}`);
     if (!/\[error\]/.test(text)) throw new Error('no [error] line');
+    if (!/refreshed \d+ model\(s\)/.test(text)) throw new Error('Refresh left no trace in the log');
     return path.relative(dirs.user, logs[0]);
   });
 

@@ -18,6 +18,17 @@ function sci(x: number): string {
  * `tensor-scalpel mpo`: TT-SVD of one weight matrix into a matrix product operator, with the
  * entanglement entropy of every bond cut (see src/core/analysis/mpo.ts for the mathematics).
  * Tensors with more than two dimensions are read as [shape[0], product of the rest].
+ *
+ * --sites N            automatic balanced factorisation (default 2); sizes that do not factorise well
+ *                      are zero-padded or given fewer sites (--strategy, see mpoFactors.ts)
+ * --out-factors/--in-factors   explicit factorisation; must multiply to the shape (--pad: at least to it)
+ * --chi N | N,N,..     maximum bond dimension (one, or one per bond)
+ * --error E            target relative Frobenius error of the whole matrix (TT-SVD bound)
+ * --spectra exact      (default) full bond-cut spectra of the original tensor; `sweep` is faster on
+ *                      big matrices and reports only what the sweep computed
+ * --json               {name, shape, outFactors, inFactors, bondDimensions, bondEntropies, bondSpectra,
+ *                      params, denseParams, relativeError, maxBondEntropies, discardedWeights, padding?,
+ *                      ...}: the MpoReport of mpo.ts plus the low-rank baseline at the same parameter count
  */
 export const mpoCommand: CliCommand = {
   name: 'mpo',
@@ -41,7 +52,8 @@ export const mpoCommand: CliCommand = {
     const sites = numberOpt(values.sites, 'sites', { integer: true, min: 1, max: 64 });
     const outFactors = listOpt(values['out-factors'], 'out-factors');
     const inFactors = listOpt(values['in-factors'], 'in-factors');
-    const chi = numberOpt(values.chi, 'chi', { integer: true, min: 1 });
+    // --chi 8 caps every bond; --chi 8,16,8 gives one cap per bond.
+    const chi = values.chi?.includes(',') ? listOpt(values.chi, 'chi') : numberOpt(values.chi, 'chi', { integer: true, min: 1 });
     const error = numberOpt(values.error, 'error', { min: 0, max: 1 });
     if ((outFactors === undefined) !== (inFactors === undefined)) throw new UsageError('--out-factors and --in-factors go together');
     if (outFactors && sites !== undefined) throw new UsageError('give either --sites or --out-factors/--in-factors, not both');
@@ -57,6 +69,7 @@ export const mpoCommand: CliCommand = {
       const t = ckpt.get(values.tensor);
       if (!t) throw new UsageError(`no tensor named "${values.tensor}" in ${ckpt.path} (${ckpt.tensors.length} tensors; see inspect)`);
       if (t.shape.length < 2) throw new UsageError(`tensor ${t.name} has shape [${t.shape.join(', ')}]; an MPO needs a matrix (2 or more dimensions)`);
+      if (t.params === 0) throw new UsageError(`tensor ${t.name} has shape [${t.shape.join(', ')}]: it is empty`);
       const rows = t.shape[0];
       const cols = t.params / rows;
       io.progress(`reading ${t.name} [${t.shape.join(', ')}] (${t.dtype})`);
@@ -79,7 +92,7 @@ export const mpoCommand: CliCommand = {
           progress: (m) => io.progress(m),
         });
       } catch (e) {
-        if (e instanceof FactorisationError) throw new UsageError(`${t.name} [${rows}, ${cols}]: ${e.message}`);
+        if (e instanceof FactorisationError || e instanceof RangeError) throw new UsageError(`${t.name} [${rows}, ${cols}]: ${e.message}`);
         throw e;
       }
       const report = mpoReport(mpo);

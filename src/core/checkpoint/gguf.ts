@@ -198,7 +198,7 @@ class HeaderCursor {
   private bufStart = 0;
   /** Current file offset. */
   pos = 0;
-  private readonly utf8 = new TextDecoder('utf-8');
+  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true });
 
   constructor(readonly fa: FileAccessor) {}
 

@@ -18,7 +18,7 @@
 import * as nodePath from 'node:path';
 import { CheckpointError, formatBytes, throwIfAborted } from './errors';
 import { withAtomicOutput } from './atomicWrite';
-import { ggmlTypeId, ggmlTypeInfo, quantizeQ8_0, GgmlType } from './ggmlQuants';
+import { ggmlTypeId, ggmlTypeInfo, quantizeQ8_0 } from './ggmlQuants';
 import { writeFloatOrRaw, type WriteProgress } from './safetensorsWriter';
 import { GGUF_DEFAULT_ALIGNMENT, GGUF_MAX_DIMS, type GgufArray, type GgufCheckpoint, type GgufValue, type GgufValueTypeName } from './gguf';
 
@@ -317,6 +317,3 @@ export function ggufSourcesFrom(ckpt: GgufCheckpoint, opts: GgufConvertOptions =
     return { name: t.name, shape: t.shape, type: wanted, data: () => t.read() };
   });
 }
-
-/** Re-exported for callers that pick `general.file_type` values by type. */
-export { GgmlType };

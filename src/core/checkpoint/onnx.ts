@@ -74,7 +74,7 @@ const TYPED_FIELD_NUMBER: Record<TypedField, number> = {
 // ---------------------------------------------------------------------------------------------
 // Byte source: the whole file in memory, or a window of positional reads.
 
-const utf8 = new TextDecoder('utf-8', { fatal: false });
+const utf8 = new TextDecoder('utf-8', { fatal: false, ignoreBOM: true });
 
 /** protobufjs returns 64-bit varints as Long; two's complement of (high, low) gives the bigint. */
 function longToBigInt(v: unknown, unsigned: boolean): bigint {

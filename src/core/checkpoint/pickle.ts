@@ -118,7 +118,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions): PickleValue 
   const maxStack = opts.maxStack ?? DEFAULT_MAX_STACK;
   const maxMemo = opts.maxMemo ?? DEFAULT_MAX_MEMO;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
   const stack: Slot[] = [];
   const marks: number[] = [];
   const memo = new Map<number, PickleValue>();

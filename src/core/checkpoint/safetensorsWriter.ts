@@ -61,6 +61,12 @@ export interface SafetensorsWriteOptions {
   /** `__metadata__` (string -> string): the recipe, the input's name, size and sha256, ... */
   metadata?: Record<string, string>;
   /**
+   * Added as `__metadata__.format` when the metadata is not empty and has no "format" key (default
+   * 'pt'; null: never): transformers refuses a safetensors file whose metadata lacks a format of
+   * pt/tf/flax/mlx, while a file without any metadata loads.
+   */
+  formatTag?: string | null;
+  /**
    * Write shards of at most this many tensor bytes each (a tensor larger than that gets a shard of
    * its own) plus an index. The target then names the index (`x.safetensors.index.json`) or the
    * prefix (`x.safetensors` -> shards `x-00001-of-0000N.safetensors`, index `x.safetensors.index.json`).
@@ -246,7 +252,9 @@ function planShards(byteLengths: readonly number[], maxBytes: number): number[][
  */
 export async function writeSafetensors(target: string, tensors: readonly TensorSource[], opts: SafetensorsWriteOptions): Promise<SafetensorsWriteResult> {
   const abs = nodePath.resolve(target);
-  const metadata = opts.metadata ?? {};
+  const given = opts.metadata ?? {};
+  const tag = opts.formatTag === undefined ? 'pt' : opts.formatTag;
+  const metadata: Record<string, string> = tag !== null && Object.keys(given).length > 0 && !('format' in given) ? { format: tag, ...given } : { ...given };
   for (const [k, v] of Object.entries(metadata)) {
     if (typeof v !== 'string') throw new CheckpointError(abs, `__metadata__ value for ${JSON.stringify(k)} must be a string, got ${typeof v}`);
   }

@@ -88,6 +88,7 @@ export async function scanSpectra(file: string, opts: SpectrumScanOptions = {}):
           return;
         }
       }
+      if (signal?.aborted) throw new CancelledError(); // the next tensor boundary: nothing new starts
       opts.onProgress?.({ done, total, name: t.name, status: 'started' });
       try {
         const r = await pool.run({ type: 'spectrum', path: abs, tensor: t.name, options, settings }, signal);

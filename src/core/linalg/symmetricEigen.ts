@@ -14,6 +14,8 @@
  * Row-major throughout; the matrix is symmetric, so a row is also a column.
  */
 
+import { wasmWorkspace } from './wasm/kernels';
+
 /** out (rows x cols) = L (rows x k) R^T (cols x k); row-major float64. Optional fast product. */
 export type Gemm64NT = (l: Float64Array, r: Float64Array, rows: number, cols: number, k: number) => Promise<Float64Array>;
 /** y = M x for a square row-major n x n matrix M. */
@@ -31,9 +33,14 @@ export interface TridiagonalForm {
 export interface TridiagonalizeOptions {
   blockSize?: number;
   gemmNT?: Gemm64NT;
-  /** Used for the panel's matrix-vector products when the trailing matrix has at least matVecMin rows. */
+  /**
+   * Used for the panel's matrix-vector products when the trailing matrix has at least matVecMin
+   * rows and the WebAssembly SIMD kernel is unavailable (it is preferred: no call overhead).
+   */
   matVec?: MatVec64;
   matVecMin?: number;
+  /** Use the WebAssembly SIMD kernels when the engine supports them (default true). */
+  wasm?: boolean;
   keepReflectors?: boolean;
   /** Called between panels (cancellation point). */
   checkpoint?: () => void | Promise<void>;
@@ -76,7 +83,11 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
   const nbDefault = opts.blockSize ?? 32;
   const matVecMin = opts.matVecMin ?? 1024;
   // The trailing matrix, kept compact (N x N, N = n - c) so it can be handed to a GEMM/GEMV as is.
-  let t = Float64Array.from(a);
+  // With WebAssembly it lives in the kernels' linear memory: [t: n^2][v: n][y: n][scratch: n].
+  const ws = opts.wasm === false || n < 64 ? undefined : wasmWorkspace(n * n + 3 * n);
+  const vAt = n * n, yAt = n * n + n, scratchAt = n * n + 2 * n;
+  let t: Float64Array;
+  if (ws) { t = ws.f64.subarray(0, n * n); t.set(a.subarray(0, n * n)); } else t = Float64Array.from(a);
   let N = n;
   let c = 0;
   while (c < n) {
@@ -107,7 +118,11 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
       // y = A22 v with the panel-start trailing matrix, then the panel's own corrections:
       // y <- y - V (W^T v) - W (V^T v).
       let y: Float64Array;
-      if (opts.matVec && N >= matVecMin) {
+      if (ws) {
+        ws.f64.set(col.subarray(i + 1, N), vAt + i + 1);
+        ws.gemv(0, N, vAt, yAt, i + 1, N, i + 1, N);
+        y = ws.f64.subarray(yAt, yAt + N);
+      } else if (opts.matVec && N >= matVecMin) {
         const vPad = new Float64Array(N);
         for (let r = i + 1; r < N; r++) vPad[r] = col[r]!;
         y = await opts.matVec(t, vPad, N);
@@ -168,7 +183,12 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
     // In-place compaction is safe: the destination index never exceeds the source index.
     for (let r = 0; r < M; r++) {
       const src = (r + nb) * N + nb, dst = r * M;
-      for (let q = 0; q < M; q++) t[dst + q] = t[src + q]! - upd[r * M + q]!;
+      if (ws) {
+        ws.f64.set(upd.subarray(r * M, (r + 1) * M), scratchAt);
+        ws.sub(dst, src, scratchAt, M);
+      } else {
+        for (let q = 0; q < M; q++) t[dst + q] = t[src + q]! - upd[r * M + q]!;
+      }
     }
     t = t.subarray(0, M * M);
     N = M;

@@ -12,7 +12,8 @@ import { gaussianArray } from '../../../src/core/analysis/mpoRandom';
 import { CancelledError } from '../../../src/core/checkpoint/errors';
 
 let cached: Promise<LinalgBackend> | undefined;
-const backend = () => (cached ??= getLinalgBackend());
+// MPO_TEST_BACKEND=portable runs these tests on the onnxruntime + TypeScript backend instead of 'auto'.
+const backend = () => (cached ??= getLinalgBackend((process.env.MPO_TEST_BACKEND as 'portable' | undefined) ?? 'auto'));
 
 /**
  * The unfolding at bond k built independently of mpoTensor.ts: every W[r, c] is split into its digits

@@ -29,6 +29,14 @@ test('the worker entry resolves to worker.ts under tsx (worker.js when bundled)'
 
 test('a whole-model scan through the pool matches the reference and keeps the event loop responsive', async (t) => {
   const pool = new WorkerPool({ size: 2 });
+  // Baseline: the same monitor over an idle second, so that a loaded machine (other processes taking
+  // the cores) is not mistaken for a blocked event loop. Work done on this thread would show up as
+  // delays of its own duration (a pico SVD is ~10-100 ms, a whole scan ~1 s) on top of the baseline.
+  const idle = monitorEventLoopDelay({ resolution: 5 });
+  idle.enable();
+  await new Promise((r) => setTimeout(r, 1000));
+  idle.disable();
+  const baseP99 = idle.percentile(99) / 1e6, baseMax = idle.max / 1e6;
   const histogram = monitorEventLoopDelay({ resolution: 5 });
   try {
     const progress: ScanProgress[] = [];
@@ -50,10 +58,11 @@ test('a whole-model scan through the pool matches the reference and keeps the ev
     assert.deepEqual(finished.map((p) => p.done), picoRef.map((_, i) => i + 1), 'done counts 1..n');
     assert.ok(finished.every((p) => p.total === picoRef.length));
     const p99 = histogram.percentile(99) / 1e6, max = histogram.max / 1e6;
-    t.diagnostic(`event-loop delay during the scan: p50 ${(histogram.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms`);
-    // The caller's thread only passes messages. The bound leaves room for a loaded, shared 2-core machine.
-    assert.ok(p99 < 100, `event-loop delay p99 ${p99.toFixed(1)} ms`);
-    assert.ok(max < 250, `event-loop delay max ${max.toFixed(1)} ms`);
+    t.diagnostic(`event-loop delay during the scan: p50 ${(histogram.percentile(50) / 1e6).toFixed(1)} ms, p99 ${p99.toFixed(1)} ms, max ${max.toFixed(1)} ms (idle baseline: p99 ${baseP99.toFixed(1)} ms, max ${baseMax.toFixed(1)} ms)`);
+    // The caller's thread only passes messages: p99 < 100 ms and max < 250 ms, unless the idle
+    // baseline shows the machine itself is that slow (then 3x the baseline).
+    assert.ok(p99 < Math.max(100, 3 * baseP99), `event-loop delay p99 ${p99.toFixed(1)} ms (idle baseline ${baseP99.toFixed(1)} ms)`);
+    assert.ok(max < Math.max(250, 3 * baseMax), `event-loop delay max ${max.toFixed(1)} ms (idle baseline ${baseMax.toFixed(1)} ms)`);
   } finally {
     await pool.dispose();
   }
