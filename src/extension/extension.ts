@@ -48,6 +48,7 @@ export function activate(context: vscode.ExtensionContext): TensorScalpelApi {
         logError(`cannot reopen ${uri.fsPath}`, err);
       }
     }
+    store.prune();
   })();
 
   return { store, tree, editors, treeView };

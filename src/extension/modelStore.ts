@@ -60,6 +60,11 @@ export class ModelStore implements vscode.Disposable {
     return had;
   }
 
+  /** Rewrites the remembered list from what is listed now (drops entries that failed to reopen). */
+  prune(): void {
+    this.persist();
+  }
+
   private persist(): void {
     void this.memento?.update(STATE_KEY, [...this.models.keys()]);
   }

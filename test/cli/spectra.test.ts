@@ -1,7 +1,8 @@
 // `tensor-scalpel spectra` end to end (through the worker pool) on the real fixtures.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { main } from '../../src/cli/main';
 
@@ -89,4 +90,15 @@ test('spectra without --json prints a table; bad options are usage errors', asyn
   assert.equal((await run(['spectra', 'x.safetensors', '--workers', '0'])).code, 2);
   const missing = await run(['spectra', join(SHARED, 'fixtures/nope.safetensors')]);
   assert.notEqual(missing.code, 0);
+});
+
+test('the bundled CLI (out/cli.js) runs its scans on the bundled worker (out/worker.js)', async (t) => {
+  const root = join(__dirname, '..', '..');
+  const cli = join(root, 'out', 'cli.js'), worker = join(root, 'out', 'worker.js');
+  if (!existsSync(cli) || !existsSync(worker)) return t.skip('no build in out/ (run `npm run build` first; `npm test` does)');
+  const r = spawnSync(process.execPath, [cli, 'spectra', join(SHARED, 'fixtures/pico/pico.safetensors'), '--json', '--no-cache', '--tensors', 'wte.weight', '--workers', '1'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const json = JSON.parse(r.stdout);
+  const wte = ref('pico').find((x) => x.name === 'wte.weight')!;
+  json.tensors[0].singularValues.forEach((v: number, i: number) => assert.ok(Math.abs(v - wte.singularValues[i]) <= 1e-5 * wte.singularValues[0]));
 });

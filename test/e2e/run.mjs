@@ -246,9 +246,11 @@ async function main() {
 
   // --- code-server -----------------------------------------------------------------------------
   const port = await freePort();
+  const inhostResults = path.join(tmp, 'inhost-results.json');
   const env = {
     ...process.env,
     XDG_CONFIG_HOME: dirs.config, XDG_DATA_HOME: dirs.data, XDG_CACHE_HOME: dirs.cache,
+    TS_E2E_INHOST_RESULTS: inhostResults,
     HOME: process.env.HOME, // code-server itself only writes under the XDG folders and --user-data-dir
   };
   const serverLog = path.join(tmp, 'code-server.log');
@@ -446,6 +448,11 @@ async function main() {
     await frame.locator('th button.sort', { hasText: 'Parameters' }).click();
     const first = await frame.locator('tr.tensor-row').first().getAttribute('data-name');
     await frame.locator('th button.sort', { hasText: 'Group' }).click();
+    // The page runs under the strict CSP, and nothing on it was blocked.
+    const csp = await frame.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+    if (!/default-src 'none'/.test(csp) || !/script-src 'nonce-[^']+'(;|$)/.test(csp)) throw new Error(`CSP is "${csp}"`);
+    const violations = await frame.locator('html').getAttribute('data-csp-violations');
+    if (violations !== '0') throw new Error(`${violations} CSP violations`);
     darkContrast = await bodyContrast();
     if (darkContrast.ratio < 4.5) throw new Error(`dark theme contrast ${darkContrast.ratio.toFixed(2)} (${darkContrast.fg} on ${darkContrast.bg})`);
     await screenshot('safetensors-overview-dark');
@@ -479,9 +486,19 @@ async function main() {
     await runCommand('Tensor Scalpel: Open Checkpoint…');
     const input = page.locator('.quick-input-widget input.input');
     await input.waitFor({ timeout: 10_000 });
-    await input.fill(path.join(dirs.ws, ptName));
+    // The dialog fills in its starting folder and listing a moment after it opens and may reset the
+    // value while doing so: wait for the listing, then type the path until the dialog accepts it.
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: ptName }).first().waitFor({ timeout: 10_000 });
-    await page.keyboard.press('Enter');
+    const target = path.join(dirs.ws, ptName);
+    let accepted = false;
+    for (let attempt = 0; attempt < 5 && !accepted; attempt++) {
+      await input.fill(target);
+      await sleep(300);
+      if ((await input.inputValue()) !== target) continue;
+      await page.keyboard.press('Enter');
+      accepted = await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 3_000 }).then(() => true, () => false);
+    }
+    if (!accepted) throw new Error('the file dialog did not accept the path');
     const frame = webview();
     await frame.locator('#file-name', { hasText: ptName }).waitFor({ timeout: 30_000 });
     const params = (await frame.locator('#total-params').innerText()).trim();
@@ -504,8 +521,8 @@ async function main() {
     if (!params.startsWith(want)) throw new Error(`shows ${params}, the unsharded header says ${want}`);
     const files = Number((await frame.locator('#file-count').innerText()).trim());
     if (files < 2) throw new Error(`file count ${files}`);
-    const shardCol = await frame.locator('tr.tensor-row').evaluateAll((rows) => new Set(rows.map((r) => r.getAttribute('title')?.match(/of (model-\S+)/)?.[1])).size);
-    if (shardCol !== 2) throw new Error(`rows name ${shardCol} distinct shard files`);
+    const shardFiles = [...new Set(await frame.locator('tr.tensor-row td.file').allInnerTexts())].sort();
+    if (shardFiles.join(',') !== 'model-00001-of-00002.safetensors,model-00002-of-00002.safetensors') throw new Error(`File column lists ${shardFiles.join(', ')}`);
     await screenshot('sharded-index-overview');
     return `${params} parameters over ${files} files (${indexExp.formatDetail})`;
   });
@@ -621,6 +638,26 @@ async function main() {
     if (!/\[error\]/.test(text)) throw new Error('no [error] line');
     if (!/refreshed \d+ model\(s\)/.test(text)) throw new Error('Refresh left no trace in the log');
     return path.relative(dirs.user, logs[0]);
+  });
+
+  // 7b. The in-extension-host tests (test/extension/index.ts -> out/test/index.js), in a second window.
+  await step('in-extension-host tests', async () => {
+    if (!existsSync(path.join(ROOT, 'out/test/index.js'))) throw new Error('out/test/index.js not built');
+    const testPayload = JSON.stringify([
+      ['extensionDevelopmentPath', `vscode-remote://127.0.0.1:${port}${ROOT}`],
+      ['extensionTestsPath', `vscode-remote://127.0.0.1:${port}${ROOT}/out/test/index.js`],
+    ]);
+    const testPage = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+    await testPage.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(dirs.ws)}&payload=${encodeURIComponent(testPayload)}`);
+    for (let i = 0; i < 600 && !existsSync(inhostResults); i++) await sleep(100);
+    if (!existsSync(inhostResults)) throw new Error('no results file after 60 s');
+    await sleep(200);
+    const inhost = JSON.parse(readFileSync(inhostResults, 'utf8'));
+    await testPage.close().catch(() => undefined);
+    for (const r of inhost) record(`  in host: ${r.name}`, r.ok, r.ok ? r.detail : r.detail.split('\n').slice(0, 3).join(' | '));
+    const bad = inhost.filter((r) => !r.ok).length;
+    if (bad) throw new Error(`${bad} of ${inhost.length} failed`);
+    return `${inhost.length} tests`;
   });
 
   // 8. The packaged .vsix installs offline into the same VS Code.

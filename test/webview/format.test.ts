@@ -29,4 +29,6 @@ test('formatShape and formatPercent', () => {
   assert.equal(formatPercent(1, 1e6), '<0.1%');
   assert.equal(formatPercent(0, 10), '0.0%');
   assert.equal(formatPercent(5, 0), '0%');
+  assert.equal(formatPercent(842_794, 842_917), '>99.9%'); // pico.onnx: F32 beside 123 I64 parameters
+  assert.equal(formatPercent(10, 10), '100.0%');
 });

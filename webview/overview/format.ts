@@ -44,10 +44,15 @@ export function formatShape(shape: readonly number[]): string {
   return `[${shape.join(', ')}]`;
 }
 
-/** Share of a whole as a percentage with one decimal: (1, 3) -> "33.3%"; tiny non-zero shares say "<0.1%". */
+/**
+ * Share of a whole as a percentage with one decimal: (1, 3) -> "33.3%". Rounding never claims more
+ * than is true: a tiny non-zero share says "<0.1%", and a share short of the whole says ">99.9%",
+ * not "100.0%".
+ */
 export function formatPercent(part: number, whole: number): string {
   if (whole <= 0) return '0%';
   const p = (100 * part) / whole;
   if (p > 0 && p < 0.05) return '<0.1%';
+  if (p < 100 && p >= 99.95) return '>99.9%';
   return `${p.toFixed(1)}%`;
 }

@@ -27,6 +27,15 @@ interface UiState {
 const ROW_LIMIT = 1000;
 
 const api = acquireVsCodeApi<UiState>();
+
+// Count Content-Security-Policy violations on the page (the e2e test reads this; it must stay 0).
+let cspViolations = 0;
+document.addEventListener('securitypolicyviolation', (e) => {
+  cspViolations++;
+  document.documentElement.dataset.cspViolations = String(cspViolations);
+  console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+});
+document.documentElement.dataset.cspViolations = '0';
 const nonce = (document.currentScript as HTMLScriptElement | null)?.nonce ?? '';
 const styleEl = document.createElement('style');
 styleEl.nonce = nonce;
@@ -220,7 +229,8 @@ function renderGroups(m: OverviewModel): HTMLElement {
       body));
 }
 
-const COLUMNS: Array<{ key: SortKey; label: string; num?: boolean }> = [
+interface Column { key: SortKey; label: string; num?: boolean }
+const COLUMNS: Column[] = [
   { key: 'group', label: 'Group' },
   { key: 'name', label: 'Name' },
   { key: 'shape', label: 'Shape' },
@@ -229,6 +239,11 @@ const COLUMNS: Array<{ key: SortKey; label: string; num?: boolean }> = [
   { key: 'bytes', label: 'Stored', num: true },
   { key: 'offset', label: 'Offset', num: true },
 ];
+/** Sharded checkpoints and external data get a File column before the offset. */
+const FILE_COLUMN: Column = { key: 'file', label: 'File' };
+function columnsFor(m: OverviewModel): Column[] {
+  return m.files.length > 1 ? [...COLUMNS.slice(0, -1), FILE_COLUMN, COLUMNS[COLUMNS.length - 1]] : COLUMNS;
+}
 
 function renderTensors(m: OverviewModel): HTMLElement {
   const section = h('section', { 'aria-labelledby': 'tensors-heading' });
@@ -244,8 +259,10 @@ function renderTensors(m: OverviewModel): HTMLElement {
   const tbody = h('tbody', {});
   const more = h('div', {});
 
+  const columns = columnsFor(m);
+  const multiFile = columns.includes(FILE_COLUMN);
   const headRow = h('tr', {});
-  for (const c of COLUMNS) {
+  for (const c of columns) {
     const sorted = ui.sort.key === c.key;
     const btn = h('button', { type: 'button', class: 'sort', title: `Sort by ${c.label.toLowerCase()}` }, c.label,
       h('span', { class: 'arrow', 'aria-hidden': 'true' }, sorted ? (ui.sort.dir === 'asc' ? ' ▲' : ' ▼') : ''));
@@ -260,7 +277,7 @@ function renderTensors(m: OverviewModel): HTMLElement {
   const fill = () => {
     const rows = sortTensors(filterTensors(m.tensors, ui.filter, ui.group), ui.sort);
     const shown = ui.showAll ? rows : rows.slice(0, ROW_LIMIT);
-    tbody.replaceChildren(...shown.map(tensorRow));
+    tbody.replaceChildren(...shown.map((t) => tensorRow(t, multiFile)));
     count.textContent = rows.length === m.tensors.length
       ? `${formatInt(rows.length)} tensors`
       : `${formatInt(rows.length)} of ${formatInt(m.tensors.length)} tensors`;
@@ -270,7 +287,7 @@ function renderTensors(m: OverviewModel): HTMLElement {
       btn.addEventListener('click', () => { saveUi({ showAll: true }); fill(); });
       more.append(btn);
     }
-    if (rows.length === 0) tbody.append(h('tr', {}, h('td', { colspan: COLUMNS.length, class: 'muted' }, 'No tensor matches the filter.')));
+    if (rows.length === 0) tbody.append(h('tr', {}, h('td', { colspan: columns.length, class: 'muted' }, 'No tensor matches the filter.')));
   };
   input.addEventListener('input', () => { saveUi({ filter: input.value }); fill(); });
   groupSelect.addEventListener('change', () => { saveUi({ group: groupSelect.value }); render(); });
@@ -284,7 +301,7 @@ function renderTensors(m: OverviewModel): HTMLElement {
   return section;
 }
 
-function tensorRow(t: OverviewTensor): HTMLTableRowElement {
+function tensorRow(t: OverviewTensor, withFile: boolean): HTMLTableRowElement {
   const tr = h('tr', {
     class: `tensor-row${ui.highlighted === t.name ? ' highlight' : ''}`, tabindex: 0, 'data-name': t.name,
     title: `${t.name}\n${formatShape(t.shape)} ${t.dtype}, ${formatInt(t.params)} parameters\nbytes ${formatInt(t.byteOffset)}–${formatInt(t.byteOffset + t.byteLength)} of ${t.file}\nClick to select it in the Models view`,
@@ -295,6 +312,7 @@ function tensorRow(t: OverviewTensor): HTMLTableRowElement {
   h('td', {}, t.dtype),
   h('td', { class: 'num' }, formatInt(t.params)),
   h('td', { class: 'num' }, formatBytes(t.byteLength)),
+  withFile ? h('td', { class: 'mono file' }, t.file) : null,
   h('td', { class: 'num mono' }, formatInt(t.byteOffset)));
   const pick = () => {
     markHighlighted(t.name);

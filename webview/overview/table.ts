@@ -3,7 +3,7 @@
  */
 import type { OverviewTensor } from '../../src/protocol/messages';
 
-export type SortKey = 'group' | 'name' | 'shape' | 'dtype' | 'params' | 'bytes' | 'offset';
+export type SortKey = 'group' | 'name' | 'shape' | 'dtype' | 'params' | 'bytes' | 'file' | 'offset';
 export type SortDir = 'asc' | 'desc';
 export interface SortSpec { key: SortKey; dir: SortDir }
 
@@ -39,6 +39,7 @@ export function sortTensors(rows: readonly OverviewTensor[], spec: SortSpec): Ov
       case 'dtype': return collator.compare(a.dtype, b.dtype);
       case 'params': return a.params - b.params;
       case 'bytes': return a.byteLength - b.byteLength;
+      case 'file':
       case 'offset': return collator.compare(a.file, b.file) || a.byteOffset - b.byteOffset;
     }
   };

@@ -6,7 +6,7 @@ import { numberOpt, parse, UsageError, type CliCommand } from '../args';
 import { runRecipe, SURGERY_OPTIONS } from './apply';
 import { OUTPUT_OPTIONS, outputFrom } from './compress';
 
-const USAGE = 'tensor-scalpel ablate <in> --out <out> (--direction FILE [--key K] [--writers a,b,...] | --remove-top K) [--tensors GLOB] [--format ...] [--dtype ...] [--backend ...] [--json]';
+const USAGE = 'tensor-scalpel ablate <in> --out <out> (--direction FILE [--key K] [--writers a,b,...] | --remove-top K) [--tensors GLOB] [--format ...] [--dtype ...] [--backend ...] [--json]\n       tensor-scalpel ablate <in> --list-writers [--json]   (the detected residual-stream writers, to confirm before ablating)';
 
 /**
  * `tensor-scalpel ablate`: directional ablation (Arditi et al. 2024: every residual-stream writer W
@@ -20,9 +20,24 @@ export const ablateCommand: CliCommand = {
   async run(argv, io) {
     const { values, positionals } = parse(argv, {
       ...SURGERY_OPTIONS, ...OUTPUT_OPTIONS,
-      direction: { type: 'string' }, key: { type: 'string' }, writers: { type: 'string' }, 'remove-top': { type: 'string' }, tensors: { type: 'string' },
+      'list-writers': { type: 'boolean' }, direction: { type: 'string' }, key: { type: 'string' }, writers: { type: 'string' }, 'remove-top': { type: 'string' }, tensors: { type: 'string' },
     }, USAGE);
     if (positionals.length !== 1) throw new UsageError(`expected one input checkpoint\nusage: ${USAGE}`);
+    if (values['list-writers']) {
+      const ckpt = await open(nodePath.resolve(positionals[0]));
+      try {
+        const r = residualWriters(ckpt);
+        if (values.json) io.out(JSON.stringify(r, null, 2));
+        else {
+          io.out(`${r.family} (${r.naming} names), d_model ${r.dModel ?? 'unknown'}${r.layout ? `, ${r.layout} layout` : ''}: ${r.writers.length} residual-stream writers`);
+          for (const w of r.writers) io.out(`  ${w.name}  [${w.shape.join(', ')}]  ${w.kind}, residual on axis ${w.residualAxis} (${w.residualAxis === 0 ? 'W <- W - r r^T W' : 'W <- W - W r r^T'})`);
+          for (const n of r.notes) io.out(`  note: ${n}`);
+        }
+      } finally {
+        await ckpt.close();
+      }
+      return 0;
+    }
     const k = numberOpt(values['remove-top'], 'remove-top', { integer: true, min: 1 });
     if ((values.direction === undefined) === (k === undefined)) throw new UsageError(`give exactly one of --direction FILE, --remove-top K\nusage: ${USAGE}`);
     const input = nodePath.resolve(positionals[0]);

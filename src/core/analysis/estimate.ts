@@ -17,15 +17,19 @@
  *   u^T f(A) u ~= ||u||^2 sum_j tau_j^2 f(theta_j)
  * with theta_j, tau_j the eigenvalues and eigenvector first components of the s-step Lanczos
  * tridiagonal of P A P started at u / ||u|| (Gauss quadrature, Golub & Welsch). All probes advance
- * together: one Lanczos step applies A to the whole probe block with two backend.gemm products.
+ * together: one Lanczos step applies A to the whole block of running rows with two backend.gemm
+ * products; the top rows, which start near-invariant, stop after `topLanczosSteps` (default 3).
  * Lanczos runs without reorthogonalisation: in floating point its quadrature still matches a nearby
  * exact one (Greenbaum 1989), which is all a trace estimate needs.
  *
- * Variance reduction: tr(P A P) = T - sum_{i<=k} s_i^2 is known exactly, so the plain trace serves as a
- * control variate for the entropy and purity traces (regression estimator, see controlVariateMean).
+ * Variance reduction: tr(P A P) = T - sum_j v_j^T A v_j is known exactly, so the plain trace serves as
+ * a control variate for the entropy and purity traces (regression estimator, see controlVariateMean).
  * Reported confidence: the 95% interval of that estimator (Student t, probes - 2 degrees of freedom).
- * It covers the Hutchinson sampling error, not the Lanczos quadrature bias (small for s >= 20 steps and
- * smooth f) nor the error of the randomized top-k (tiny with power iterations).
+ * It covers the Hutchinson sampling error, not the Lanczos quadrature bias (on the test spectra the
+ * estimates move < 0.1% between 10 and 20 steps).
+ *
+ * Cost: about 2 (powerIterations + 1) passes over W with k + 10 columns (randomized SVD) plus
+ * 2 x lanczosSteps passes with probes (+ k for the first topLanczosSteps) columns; memory O((k + probes) n).
  */
 import type { LinalgBackend, Matrix } from '../linalg/types';
 import { throwIfAborted } from '../checkpoint/errors';
@@ -43,6 +47,11 @@ export interface EstimateOptions {
   lanczosSteps?: number;
   /** Exact top singular values from randomized SVD, also deflated out of the estimate (default 32). */
   topK?: number;
+  /**
+   * Lanczos steps from each top eigenvector estimate (default 3; 2 to 10 agree within 0.05% on the test spectra): they start close to invariant, so
+   * their quadrature settles in a few steps, after which they leave the product block.
+   */
+  topLanczosSteps?: number;
   /** Power iterations of the randomized SVD (default 2: the reported top-k values need them). */
   powerIterations?: number;
   /** Seed for probes and sketch (default 1): the same seed gives the same estimate. */
@@ -107,6 +116,7 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
   const nv = Math.max(2, opts.probes ?? 16);
   const steps = Math.max(2, Math.min(opts.lanczosSteps ?? 10, n));
   const k = Math.min(opts.topK ?? 32, r);
+  const topSteps = Math.max(1, Math.min(opts.topLanczosSteps ?? 3, steps));
   const seed = opts.seed ?? 1;
   const bins = opts.bins ?? 64;
   const signal = opts.signal;
@@ -126,11 +136,12 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
   // stays right when the randomized SVD's trailing vectors are not quite converged (slowly decaying
   // spectra), so tr f(A) = tr(B f(A) B^T) + tr(P f(A) P) holds for any orthonormal B.
   const R = k + nv;
-  /** x <- (I - B^T B) x for the probe rows (k..R-1) of X (R x n). */
-  const deflate = (X: Float64Array) => {
+  /** x <- (I - B^T B) x for the probe rows (k..R-1) of X (R x n), skipping rows no longer active. */
+  const deflate = (X: Float64Array, active?: boolean[]) => {
     if (k === 0) return;
     const c = new Float64Array(k);
     for (let l = k; l < R; l++) {
+      if (active && !active[l]) continue;
       const xo = l * n;
       for (let j = 0; j < k; j++) {
         let acc = 0;
@@ -159,8 +170,10 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
   for (let l = 0; l < R; l++) {
     let ss = 0;
     for (let i = 0; i < n; i++) ss += Q[l * n + i] ** 2;
-    mass[l] = l < k ? 1 : ss;
-    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
+    // A probe with nothing left after deflation (k = r: the top part is the whole space) is dropped.
+    const empty = l >= k && ss <= 1e-20 * n;
+    mass[l] = l < k ? 1 : empty ? 0 : ss;
+    const inv = ss > 0 && !empty ? 1 / Math.sqrt(ss) : 0;
     for (let i = 0; i < n; i++) Q[l * n + i] *= inv;
   }
 
@@ -171,13 +184,18 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
   for (let l = 0; l < R; l++) if (mass[l] === 0) active[l] = false;
   let Qprev = new Float64Array(R * n);
   let Qcur = Q;
-  const X32 = new Float32Array(R * n);
   for (let step = 0; step < steps; step++) {
     throwIfAborted(signal);
-    if (!active.some(Boolean)) break;
-    for (let i = 0; i < X32.length; i++) X32[i] = Qcur[i];
-    const Z = await applyGram(backend, W, { rows: R, cols: n, data: X32 }, gramOfCols, signal);
-    deflate(Z);
+    // Only the rows still running go into the product (the top rows stop after topSteps).
+    const running: number[] = [];
+    for (let l = 0; l < R; l++) if (active[l]) running.push(l);
+    if (running.length === 0) break;
+    const X32 = new Float32Array(running.length * n);
+    running.forEach((l, a) => { for (let i = 0; i < n; i++) X32[a * n + i] = Qcur[l * n + i]; });
+    const Zc = await applyGram(backend, W, { rows: running.length, cols: n, data: X32 }, gramOfCols, signal);
+    const Z = new Float64Array(R * n);
+    running.forEach((l, a) => Z.set(Zc.subarray(a * n, (a + 1) * n), l * n));
+    deflate(Z, active);
     const Qnext = new Float64Array(R * n);
     for (let l = 0; l < R; l++) {
       if (!active[l]) continue;
@@ -194,7 +212,7 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
       alpha[l].push(a);
       const b = Math.sqrt(bb);
       // An invariant subspace was found (b ~ 0 relative to the spectrum's scale): the quadrature is exact.
-      if (step === steps - 1 || !(b > 1e-10 * Math.max(Math.abs(a), T / n * 1e-6))) {
+      if (step === (l < k ? topSteps : steps) - 1 || !(b > 1e-10 * Math.max(Math.abs(a), T / n * 1e-6))) {
         active[l] = false;
         continue;
       }

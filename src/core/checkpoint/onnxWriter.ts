@@ -31,6 +31,11 @@
  * `<W>.mpo.core.<k>` (k = 1..N, 4-D [chi_{k-1}, o_k, i_k, chi_k]), stored in W's dtype; the model gets
  * a `tensor_scalpel.factorization` metadata entry in the same JSON as safetensorsWriter.ts.
  *
+ * The MPO chain uses only MatMul and free Reshapes on activations (no Transpose of activations: a
+ * generic 5-D Transpose made the first version of this chain 10x slower than dense in onnxruntime),
+ * in the site order with fewer multiply-accumulates (`mpoContractionMacs`). Note that an MPO with
+ * few parameters can still need more MACs than the dense product; the result reports `macsPerRow`.
+ *
  * Streaming: the input's protobuf is walked (ModelProto and the main GraphProto field by field);
  * every field that does not change — nodes, untouched initializers, value infos — is copied as its
  * stored bytes, tensor data straight from its byte range (the reader's TensorEntry byteOffset /
@@ -78,6 +83,8 @@ export interface MpoReplacement {
   coreShapes: Array<[number, number, number, number]>;
   outFactors: number[];
   inFactors: number[];
+  /** Site order of the contraction in the graph; 'auto' (default) takes the one with fewer MACs (mpoContractionMacs). */
+  order?: 'auto' | MpoContractionOrder;
 }
 export type OnnxReplacement = DenseReplacement | LowRankReplacement | MpoReplacement;
 
@@ -92,6 +99,8 @@ export interface OnnxWriteOptions {
   externalAlignment?: number;
   /** Tensors smaller than this many bytes stay inside the model (default 1024, as onnx's own converter). */
   externalThreshold?: number;
+  /** The largest .onnx written without external data under 'auto' (default 2^31 - 1, protobuf's limit; lower it to test the switch). */
+  inlineLimitBytes?: number;
   signal?: AbortSignal;
   onProgress?: (p: { bytesWritten: number; totalBytes: number }) => void;
 }
@@ -118,6 +127,12 @@ export interface OnnxReplacementReport {
   /** Parameters before (rows x cols) and of the factors. */
   denseParams: number;
   factorParams: number;
+  /**
+   * Multiply-accumulates per row of the activation for the rewritten product (dense: rows x cols;
+   * low-rank: k (rows + cols); MPO: mpoContractionMacs of the order used, the larger if consumers
+   * differ); 0 when nothing was rewritten.
+   */
+  macsPerRow: number;
 }
 
 export interface OnnxWriteResult {
@@ -599,7 +614,7 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
       }
       const data = rep.data;
       plan.replacedData.set(name, { name, header: headerCache.get(init)!, data: { kind: 'lazy', length: entry.params * bytesPer, what: name, produce: () => encodeFloats(data, entry.dtype) }, dataLength: entry.params * bytesPer });
-      plan.reports.push({ name, kind: 'dense', shape: entry.shape.slice(), dtype: entry.dtype, tensors: [name], consumers: [], keptOriginal: false, denseParams: entry.params, factorParams: entry.params });
+      plan.reports.push({ name, kind: 'dense', shape: entry.shape.slice(), dtype: entry.dtype, tensors: [name], consumers: [], keptOriginal: false, denseParams: entry.params, factorParams: entry.params, macsPerRow: entry.shape.length === 2 ? entry.params : 0 });
       continue;
     }
 
@@ -609,6 +624,7 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
     let factorParams = 0;
     let emitChain: (x: string, out: string, side: 'rows' | 'cols', label: string) => INodeProto[];
     let canLeftMultiply = false;
+    let macsPerRow = 0;
     let leftChain: (x: string, out: string, label: string) => INodeProto[] = () => [];
 
     if (rep.kind === 'lowrank') {
@@ -624,6 +640,7 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
       factorTensors.push(newTensor(names.a, [rows, k], dtypeId, rows * k * bytesPer, () => encodeFloats(a, entry.dtype), names.a));
       factorTensors.push(newTensor(names.b, [k, cols], dtypeId, k * cols * bytesPer, () => encodeFloats(b, entry.dtype), names.b));
       factorParams = k * (rows + cols);
+      macsPerRow = k * (rows + cols);
       factorizations[name] = lowRankFactorization(name, rows, cols, k, entry.dtype);
       let aT: string | undefined, bT: string | undefined;
       emitChain = (x, out, side, label) => {
@@ -665,16 +682,13 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
         factorParams += core.length;
       });
       factorizations[name] = mpoFactorization(name, rows, cols, rep.outFactors, rep.inFactors, rep.coreShapes.slice(0, -1).map((s) => s[3]), entry.dtype);
-      const coreMatrices: Partial<Record<'rows' | 'cols', { names: string[]; nodes: INodeProto[] }>> = {};
+      const coreMatrix = coreMatrixFactory(coreNames, rep.coreShapes, fresh, int64Const);
+      const bonds = mpo.chi.slice(1, -1);
       emitChain = (x, out, side, label) => {
-        let pre: INodeProto[] = [];
-        let mats = coreMatrices[side];
-        if (!mats) {
-          mats = coreMatrixNodes(coreNames, rep.coreShapes, side, fresh, int64Const);
-          coreMatrices[side] = mats;
-          pre = mats.nodes;
-        }
-        return [...pre, ...mpoChain(x, out, side, mpo, rows, cols, mats.names, label, fresh, int64Const)];
+        const macs = (o: MpoContractionOrder) => mpoContractionMacs(mpo.o, mpo.i, bonds, side, o);
+        const order: MpoContractionOrder = rep.order && rep.order !== 'auto' ? rep.order : macs('right-to-left') < macs('left-to-right') ? 'right-to-left' : 'left-to-right';
+        macsPerRow = Math.max(macsPerRow, macs(order));
+        return mpoChain(x, out, side, order, mpo, rows, cols, coreMatrix, label, fresh, int64Const);
       };
     } else {
       throw new CheckpointError(file, `unknown replacement kind ${JSON.stringify((rep as { kind: unknown }).kind)} (expected dense, lowrank or mpo)`, { tensor: name });
@@ -683,7 +697,7 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
     // Rewrite each consumer.
     const report: OnnxReplacementReport = {
       name, kind: rep.kind, shape: [rows, cols], dtype: entry.dtype, tensors: factorTensors.map((t) => t.name), consumers: [],
-      keptOriginal: false, denseParams: rows * cols, factorParams,
+      keptOriginal: false, denseParams: rows * cols, factorParams, macsPerRow: 0,
     };
     for (const c of consumers.get(name) ?? []) {
       const node = g.nodes[c.node];
@@ -738,8 +752,16 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
     }
     const needOriginal = report.consumers.some((r) => !r.rewritten) || g.outputs.has(name) || g.subgraphRefs.has(name);
     report.keptOriginal = needOriginal;
+    report.macsPerRow = macsPerRow;
+    if (!report.consumers.some((r) => r.rewritten)) {
+      // Nothing computes with the factors: writing them would only add unused initializers.
+      report.tensors = [name];
+      report.factorParams = 0;
+      delete factorizations[name];
+    } else {
+      plan.newInitializers.unshift(...factorTensors);
+    }
     if (!needOriginal) plan.removedInitializers.add(name);
-    plan.newInitializers.unshift(...factorTensors);
     plan.reports.push(report);
   }
 
@@ -790,54 +812,88 @@ function validateMpo(file: string, name: string, rows: number, cols: number, rep
   return { N, o: rep.outFactors.slice(), i: rep.inFactors.slice(), chi };
 }
 
+export type MpoContractionOrder = 'left-to-right' | 'right-to-left';
+
 /**
- * The cores as matrices for the site-by-site contraction. side 'rows' (x @ W, x's axis runs over the
- * rows of W = the o factors): M_k = G_k viewed as [chi_{k-1} o_k, i_k chi_k] (a Reshape of the stored
- * core). side 'cols' (x @ W^T): M_k = Transpose(G_k, (0, 2, 1, 3)) viewed as [chi_{k-1} i_k, o_k chi_k].
- * All inputs are initializers, so runtimes fold these nodes at load.
+ * Multiply-accumulates per row of x for contracting x against the MPO site by site (0-based sites,
+ * p = the contracted side's factors, q = the other side's, chi_0 = chi_N = 1):
+ *   left-to-right: sum_k Q_{<k} P_{>k} (chi_k p_k) (q_k chi_{k+1})
+ *   right-to-left: sum_k P_{<k} Q_{>k} (p_k chi_{k+1}) (chi_k q_k)
+ * (each step is one batched MatMul; Q_{<k} = q_0 ... q_{k-1}, P_{>k} = p_{k+1} ... p_{N-1}). Unlike the
+ * parameter count sum_k chi_k o_k i_k chi_{k+1}, this grows with the products of the factors on either
+ * side, so an MPO with few parameters can still cost more than the dense x @ W (rows x cols MACs).
  */
-function coreMatrixNodes(
-  coreNames: string[], shapes: Array<[number, number, number, number]>, side: 'rows' | 'cols',
-  fresh: (b: string) => string, int64Const: (v: number[]) => string,
-): { names: string[]; nodes: INodeProto[] } {
-  const nodes: INodeProto[] = [];
-  const names = coreNames.map((c, k) => {
-    const [l, o, i, r] = shapes[k];
+export function mpoContractionMacs(outFactors: number[], inFactors: number[], bondDims: number[], side: 'rows' | 'cols', order: MpoContractionOrder): number {
+  const p = side === 'rows' ? outFactors : inFactors;
+  const q = side === 'rows' ? inFactors : outFactors;
+  const chi = [1, ...bondDims, 1];
+  const prod = (a: number[]) => a.reduce((x, y) => x * y, 1);
+  let macs = 0;
+  for (let k = 0; k < p.length; k++) {
+    const batch = order === 'left-to-right' ? prod(q.slice(0, k)) * prod(p.slice(k + 1)) : prod(p.slice(0, k)) * prod(q.slice(k + 1));
+    macs += batch * chi[k] * p[k] * q[k] * chi[k + 1];
+  }
+  return macs;
+}
+
+/**
+ * Core k (stored G_k (chi_k, o_k, i_k, chi_{k+1})) as a matrix for one contraction step: the axes
+ * permuted by `perm` and grouped 2 + 2, i.e. Reshape(Transpose(G_k, perm), [d0 d1, d2 d3]). The
+ * inputs are initializers, so runtimes fold these nodes at load; each distinct (core, perm) is
+ * made once per weight and shared by all its consumers.
+ */
+type CoreMatrix = (k: number, perm: [number, number, number, number]) => { name: string; nodes: INodeProto[] };
+
+function coreMatrixFactory(coreNames: string[], shapes: Array<[number, number, number, number]>, fresh: (b: string) => string, int64Const: (v: number[]) => string): CoreMatrix {
+  const made = new Map<string, string>();
+  return (k, perm) => {
+    const key = `${k}:${perm.join('')}`;
+    const existing = made.get(key);
+    if (existing) return { name: existing, nodes: [] };
+    const c = coreNames[k];
+    const identity = perm.every((a, j) => a === j);
+    const d = perm.map((a) => shapes[k][a]);
+    const nodes: INodeProto[] = [];
     let src = c;
-    if (side === 'cols') {
-      src = fresh(`${c}.perm_0213`);
-      nodes.push({ name: fresh(`${c}/Transpose`), op_type: 'Transpose', input: [c], output: [src], attribute: [attrInts('perm', [0, 2, 1, 3])] });
+    if (!identity) {
+      src = fresh(`${c}.perm_${perm.join('')}`);
+      nodes.push({ name: fresh(`${c}/Transpose`), op_type: 'Transpose', input: [c], output: [src], attribute: [attrInts('perm', perm)] });
     }
-    const m = fresh(`${c}.${side === 'rows' ? 'matrix' : 'matrix_T'}`);
-    const dims = side === 'rows' ? [l * o, i * r] : [l * i, o * r];
-    nodes.push({ name: fresh(`${c}/Reshape_${side}`), op_type: 'Reshape', input: [src, int64Const(dims)], output: [m] });
-    return m;
-  });
-  return { names, nodes };
+    const m = fresh(`${c}.matrix_${perm.join('')}`);
+    nodes.push({ name: fresh(`${c}/Reshape`), op_type: 'Reshape', input: [src, int64Const([d[0] * d[1], d[2] * d[3]])], output: [m] });
+    made.set(key, m);
+    return { name: m, nodes };
+  };
 }
 
 /**
  * y = x @ W_mpo (side 'rows') or x @ W_mpo^T (side 'cols') for x of any rank >= 1 whose last axis has
- * the contracted size. With p = the contracted side's factors, q = the other side's, P_{>k} = p_{k+1}
- * ... p_N and B = all of x's leading axes flattened:
- *   X  = x as [B, R] (zero-padded to prod p)          -> [B, p_1, P_{>1}] -> Transpose -> [B, P_{>1}, p_1]
- *   Y_1 = X @ M_1                                     [B, P_{>1}, q_1 chi_1]
- *   step k = 2..N: view Y_{k-1} as [X_k, p_k, P_{>k}, q_{k-1}, chi_{k-1}], Transpose (0, 3, 2, 4, 1) ->
- *   [X_k, q_{k-1}, P_{>k}, chi_{k-1}, p_k], view as [X_k q_{k-1}, P_{>k}, chi_{k-1} p_k], @ M_k
- *   Y_N = [B q_1 .. q_{N-1}, 1, q_N] = [B, Q] in row-major (q_1 most significant), cropped to the
- *   output size and reshaped to x's leading axes + [size].
- * Each step is the sum over (chi_{k-1}, p_k) of the file comment's MPO formula, so the chain equals
- * x @ W exactly (up to float rounding). Cost per step: B Q_{<k} P_{>k} chi_{k-1} p_k q_k chi_k MACs.
+ * the contracted size, with MatMul and free Reshapes only (no Transpose of activations).
+ * p = the contracted side's factors (o for 'rows', i for 'cols'), q = the other side's, sites
+ * k = 0..N-1, chi_0 = chi_N = 1, B = x's leading axes flattened, x as [B, R] zero-padded to prod p.
+ * left-to-right keeps the state S_k = [B Q_{<k}, chi_k p_k, P_{>k}] (row-major, so the pair to sum
+ * over, (chi_k, p_k), is one axis) and left-multiplies by the constant
+ *   L_k = G_k as [(q_k chi_{k+1}), (chi_k p_k)]:  L_k @ S_k = [B Q_{<k}, q_k chi_{k+1}, P_{>k}],
+ * which read row-major is already S_{k+1} = [B Q_{<k+1}, chi_{k+1} p_{k+1}, P_{>k+1}].
+ * right-to-left keeps S_k = [B P_{<k}, p_k chi_{k+1}, Q_{>k}] and left-multiplies by
+ *   L_k = G_k as [(chi_k q_k), (p_k chi_{k+1})]:  -> [B P_{<k}, chi_k q_k, Q_{>k}] = S_{k-1}.
+ * A step whose trailing axis has length 1 (the last site left-to-right, the first right-to-left) is
+ * done as S [X, K] @ L^T instead: one flat GEMM instead of X small ones. The end state is [B, Q]
+ * (q_0 most significant), cropped to the output size and reshaped to x's leading axes + [size].
+ * Each step sums one site's (bond, factor) pair of the file comment's MPO formula, so the chain
+ * equals x @ W_mpo exactly (up to float rounding); the cost of either order is mpoContractionMacs.
  */
 function mpoChain(
-  x: string, out: string, side: 'rows' | 'cols', mpo: MpoPlan, rows: number, cols: number, mats: string[], label: string,
+  x: string, out: string, side: 'rows' | 'cols', order: MpoContractionOrder, mpo: MpoPlan, rows: number, cols: number, coreMatrix: CoreMatrix, label: string,
   fresh: (b: string) => string, int64Const: (v: number[]) => string,
 ): INodeProto[] {
   const p = side === 'rows' ? mpo.o : mpo.i;
   const q = side === 'rows' ? mpo.i : mpo.o;
+  const chi = mpo.chi;
   const inSize = side === 'rows' ? rows : cols;
   const outSize = side === 'rows' ? cols : rows;
-  const P = p.reduce((a, b) => a * b, 1), Q = q.reduce((a, b) => a * b, 1);
+  const prod = (a: number[]) => a.reduce((u, w) => u * w, 1);
+  const P = prod(p), Q = prod(q);
   const N = mpo.N;
   const nodes: INodeProto[] = [];
   const v = (s: string) => fresh(`${label}/mpo/${s}`);
@@ -845,18 +901,29 @@ function mpoChain(
     nodes.push({ name: fresh(`${label}/mpo/${op}`), op_type: op, input: inputs, output: [output], ...(attribute ? { attribute } : {}) });
     return output;
   };
+  // Stored core axes: 0 = chi_k, 1 = o_k, 2 = i_k, 3 = chi_{k+1}. The p / q axis of a core:
+  const pAx = side === 'rows' ? 1 : 2, qAx = side === 'rows' ? 2 : 1;
+  const matrix = (k: number, perm: [number, number, number, number]) => {
+    const m = coreMatrix(k, perm);
+    nodes.push(...m.nodes);
+    return m.name;
+  };
   let cur = node('Reshape', [x, int64Const([-1, inSize])], v('x2d'));
   if (P > inSize) cur = node('Pad', [cur, int64Const([0, 0, 0, P - inSize])], v('x_padded'));
-  const rest = (k: number) => p.slice(k + 1).reduce((a, b) => a * b, 1); // P_{>k} (0-based k)
-  cur = node('Reshape', [cur, int64Const([-1, p[0], rest(0)])], v('site1_in'));
-  if (rest(0) > 1) cur = node('Transpose', [cur], v('site1_T'), [attrInts('perm', [0, 2, 1])]);
-  cur = node('MatMul', [cur, mats[0]], v('site1_out'));
-  for (let k = 1; k < N; k++) {
-    const chiL = mpo.chi[k];
-    cur = node('Reshape', [cur, int64Const([-1, p[k], rest(k), q[k - 1], chiL])], v(`site${k + 1}_view`));
-    cur = node('Transpose', [cur], v(`site${k + 1}_T`), [attrInts('perm', [0, 3, 2, 4, 1])]);
-    cur = node('Reshape', [cur, int64Const([-1, rest(k), chiL * p[k]])], v(`site${k + 1}_in`));
-    cur = node('MatMul', [cur, mats[k]], v(`site${k + 1}_out`));
+  const sites = order === 'left-to-right' ? [...Array(N).keys()] : [...Array(N).keys()].reverse();
+  for (const k of sites) {
+    // Rows of L_k (the new pair) and its columns (the pair summed over), as stored-core axes.
+    const [newPair, sumPair]: [[number, number], [number, number]] = order === 'left-to-right' ? [[qAx, 3], [0, pAx]] : [[0, qAx], [pAx, 3]];
+    const trailing = order === 'left-to-right' ? prod(p.slice(k + 1)) : prod(q.slice(k + 1));
+    const sumSize = chi[sumPair[0] === 0 ? k : k + 1] * p[k];
+    if (trailing === 1) {
+      // S [X, K] @ (L_k)^T: the core as [(sum pair), (new pair)].
+      cur = node('Reshape', [cur, int64Const([-1, sumSize])], v(`site${k + 1}_in`));
+      cur = node('MatMul', [cur, matrix(k, [...sumPair, ...newPair])], v(`site${k + 1}_out`));
+    } else {
+      cur = node('Reshape', [cur, int64Const([-1, sumSize, trailing])], v(`site${k + 1}_in`));
+      cur = node('MatMul', [matrix(k, [...newPair, ...sumPair]), cur], v(`site${k + 1}_out`));
+    }
   }
   cur = node('Reshape', [cur, int64Const([-1, Q])], v('y2d'));
   if (Q > outSize) cur = node('Slice', [cur, int64Const([0]), int64Const([outSize]), int64Const([1])], v('y_cropped'));
@@ -884,9 +951,10 @@ function layoutOutput(ckpt: Checkpoint, scan: ModelScan, plan: Plan, opts: OnnxW
   const build = (external: boolean): Layout => buildLayout(ckpt, scan, plan, opts, dataName, external);
   if (mode === true) return build(true);
   const inline = build(false);
-  if (inline.modelLength <= PROTOBUF_LIMIT) return inline;
+  const limit = Math.min(opts.inlineLimitBytes ?? PROTOBUF_LIMIT, PROTOBUF_LIMIT);
+  if (inline.modelLength <= limit) return inline;
   if (mode === false) {
-    throw new CheckpointError(ckpt.path, `the output would be ${formatBytes(inline.modelLength)} bytes, beyond protobuf's 2 GiB limit for one model file; write it with external data`);
+    throw new CheckpointError(ckpt.path, `the output would be ${formatBytes(inline.modelLength)} bytes, beyond the ${formatBytes(limit)}-byte limit for one model file (protobuf's 2 GiB); write it with external data`);
   }
   return build(true);
 }

@@ -4,6 +4,7 @@
  * compare it with an original when given (KL, top-1 agreement), and put greedy generations of both
  * side by side.
  */
+import { CheckpointError } from '../checkpoint/errors';
 import { generate } from './generate';
 import { compareModels, scoreText, type TextMetrics, type WindowOptions } from './metrics';
 import { requireTokenizer, type LanguageModel } from './model';
@@ -60,6 +61,9 @@ function samplePrompts(text: string, hasBos: boolean): string[] {
 
 export async function evaluateModel(model: LanguageModel, against: LanguageModel | undefined, opts: EvaluateOptions = {}): Promise<EvaluationReport> {
   // The original's tokenizer defines the text's tokens when comparing (the edit kept its vocabulary).
+  if (against && against.vocabSize !== model.vocabSize) {
+    throw new CheckpointError(model.path, `its vocabulary has ${model.vocabSize} tokens, the original's (${against.path}) ${against.vocabSize}: KL and top-1 agreement need the same vocabulary`);
+  }
   const tok = requireTokenizer(against ?? model);
   const bundled = sampleTextFor(tok.kind);
   const text = opts.text ?? bundled.text;

@@ -3,13 +3,25 @@
  * float [1, seq, vocab]) whose initializers are the checkpoint's tensors decoded to float32 under
  * their own names. The architecture comes from detectArchitecture (architecture.ts).
  */
-import type { Checkpoint } from '../checkpoint';
+import { CheckpointError, type Checkpoint } from '../checkpoint';
 import { detectArchitecture, readSidecarConfig, type ArchitectureOptions, type TransformerArchitecture } from './architecture';
 import { checkpointWeights, type WeightSourceOptions } from './graphCommon';
 import { buildGpt2Graph } from './graphGpt2';
 import { buildLlamaGraph } from './graphLlama';
 
+/**
+ * A ModelProto is one protobuf message, which cannot exceed 2 GiB; the weights go in as float32, so
+ * models above ~500M parameters would need external data (not implemented: these graphs are for
+ * checking small and edited models). Refused up front, before any tensor is read.
+ */
+export const MAX_GRAPH_WEIGHT_BYTES = 2 ** 31 - 64 * 2 ** 20;
+
 export async function buildGraph(ckpt: Checkpoint, arch: TransformerArchitecture, opts: WeightSourceOptions = {}): Promise<Uint8Array> {
+  let bytes = 0;
+  for (const t of ckpt.tensors) bytes += t.params * 4;
+  if (bytes > MAX_GRAPH_WEIGHT_BYTES) {
+    throw new CheckpointError(ckpt.path, `${(bytes / 2 ** 30).toFixed(2)} GiB of float32 weights: too large for an in-memory ONNX graph (protobuf's 2 GiB limit); external-data graphs are not implemented`);
+  }
   const weights = checkpointWeights(ckpt, opts);
   return arch.family === 'gpt2' ? buildGpt2Graph(arch, weights) : buildLlamaGraph(arch, weights);
 }

@@ -14,3 +14,4 @@ export { generate, generateText, seededRandom, argmaxRow, sampleRow, type Genera
 export { scoreText, compareModels, scoringWindows, type TextMetrics, type ComparisonMetrics, type WindowOptions } from './metrics';
 export { evaluateModel, type EvaluateOptions, type EvaluationReport, type EvaluationSample } from './evaluate';
 export { SAMPLE_SHAKESPEARE, SAMPLE_STORY, sampleTextFor } from './sampleText';
+export { densifyFactorized } from './factorized';

@@ -9,6 +9,7 @@ import * as ort from 'onnxruntime-node';
 import { CheckpointError, open, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { detectArchitecture, readSidecarConfig, type ArchitectureOptions, type SidecarConfig, type TransformerArchitecture } from './architecture';
 import { buildGraph } from './graph';
+import { densifyFactorized } from './factorized';
 import { loadTokenizer, type Tokenizer } from './tokenizer';
 import { MAX_ROPE_POSITIONS } from './graphLlama';
 
@@ -101,7 +102,14 @@ class OrtLanguageModel implements LanguageModel {
  */
 export async function loadModel(modelPath: string, opts: LoadModelOptions = {}): Promise<LanguageModel> {
   const abs = path.resolve(modelPath);
-  const ckpt = await open(abs);
+  const raw = await open(abs);
+  let ckpt: Checkpoint;
+  try {
+    ckpt = densifyFactorized(raw);
+  } catch (e) {
+    await raw.close();
+    throw e;
+  }
   try {
     const sidecar = await readSidecarConfig(abs, opts.configPath);
     let tokenizer: Tokenizer | undefined;
@@ -189,7 +197,12 @@ async function onnxContext(ckpt: Checkpoint, sidecar: SidecarConfig | undefined,
 
 /** True when the N x N values are constant above the diagonal and a different constant on and below it. */
 async function isCausalMask(t: TensorEntry, n: number): Promise<boolean> {
-  const v = await t.read();
+  let v: Float32Array;
+  try {
+    v = await t.read();
+  } catch {
+    return false; // an undecodable constant (strings, 4-bit ...) is no mask
+  }
   const above = v[1], below = v[0];
   if (Object.is(above, below)) return false;
   for (let i = 0; i < n; i++) {

@@ -34,6 +34,9 @@ export interface SpmOptions {
 
 const SPACE = '\u2581';
 const BYTE_PIECE = /^<0x([0-9A-Fa-f]{2})>$/;
+/** Split points before a "▁" that follows another character (zero-width). */
+const WORD_START = /(?<=[^\u2581])(?=\u2581)/u;
+const UTF8 = new TextEncoder();
 
 /** Max-heap of candidate merges keyed by (score desc, left position asc). */
 class MergeQueue {
@@ -89,6 +92,9 @@ export class SentencePieceTokenizer implements Tokenizer {
   private readonly byteOf: Int16Array;
   private readonly scores: Float32Array;
   private readonly types: SpmTokenType[];
+  /** True when no piece has "▁" right after another character: then words merge independently. */
+  private readonly wordsIndependent: boolean;
+  private readonly wordCache = new Map<string, number[]>();
 
   constructor(private readonly pieces: readonly string[], opts: SpmOptions) {
     this.source = opts.source;
@@ -106,6 +112,7 @@ export class SentencePieceTokenizer implements Tokenizer {
         this.pieceIds.set(p, i);
       }
     });
+    this.wordsIndependent = ![...this.pieceIds.keys()].some((p) => /[^\u2581]\u2581/u.test(p));
     const find = (p: string) => { const i = pieces.indexOf(p); return i >= 0 ? i : undefined; };
     this.bos = opts.bos ?? find('<s>');
     this.eos = opts.eos ?? find('</s>');
@@ -130,6 +137,28 @@ export class SentencePieceTokenizer implements Tokenizer {
     if (opts.bos && this.bos !== undefined) out.push(this.bos);
     if (text.length === 0) return out;
     const normalised = (this.addSpacePrefix ? ' ' + text : text).replace(/ /g, SPACE);
+    if (!this.wordsIndependent) {
+      this.encodeSymbols(normalised, out);
+      return out;
+    }
+    // Merges never cross a point where "▁" follows another character (no piece contains such a
+    // pair, see wordsIndependent), so each "▁word" run is encoded on its own, and memoised: the
+    // result is identical to merging over the whole text, and long texts encode in linear time.
+    for (const word of normalised.split(WORD_START)) {
+      if (word.length === 0) continue;
+      let ids = this.wordCache.get(word);
+      if (!ids) {
+        ids = [];
+        this.encodeSymbols(word, ids);
+        if (this.wordCache.size < 100_000) this.wordCache.set(word, ids);
+      }
+      for (const id of ids) out.push(id);
+    }
+    return out;
+  }
+
+  /** The merge loop over one normalised string (module comment, steps 2-3), appending ids to `out`. */
+  private encodeSymbols(normalised: string, out: number[]): void {
     const sym = Array.from(normalised); // code points
     const n = sym.length;
     const prev = Int32Array.from({ length: n }, (_, i) => i - 1);
@@ -156,13 +185,12 @@ export class SentencePieceTokenizer implements Tokenizer {
     for (let i = 0; i >= 0 && i < n; i = next[i]) {
       const id = this.pieceIds.get(sym[i]);
       if (id !== undefined) { out.push(id); continue; }
-      for (const b of new TextEncoder().encode(sym[i])) {
+      for (const b of UTF8.encode(sym[i])) {
         const bid = this.byteIds[b];
         if (bid >= 0) out.push(bid);
         else if (this.unk !== undefined) out.push(this.unk);
       }
     }
-    return out;
   }
 
   decode(ids: readonly number[]): string {

@@ -138,16 +138,27 @@ export class WorkerPool {
     }));
   }
 
+  private spawnScheduled = false;
+
   private dispatch(): void {
     while (this.queue.length > 0) {
       let slot = this.slots.find((s) => !s.task);
+      let spawned = false;
       if (!slot) {
         if (this.slots.length >= this.size) return;
         slot = this.spawn();
+        spawned = true;
       }
       const task = this.queue.shift()!;
       slot.task = task;
       slot.worker.postMessage(task.request);
+      if (spawned && this.queue.length > 0 && !this.spawnScheduled) {
+        // new Worker() costs the calling thread a few ms (tens under load): start the next one on a
+        // later turn of the event loop rather than all of them in one blocking stretch.
+        this.spawnScheduled = true;
+        setImmediate(() => { this.spawnScheduled = false; if (!this.disposed) this.dispatch(); });
+        return;
+      }
     }
   }
 

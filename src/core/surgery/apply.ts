@@ -36,15 +36,17 @@ import {
 } from '../checkpoint/safetensorsWriter';
 import { writeGguf, type GgufTensorSource } from '../checkpoint/ggufWriter';
 import { withAtomicOutput } from '../checkpoint/atomicWrite';
+import { writeOnnx, type OnnxReplacement } from '../checkpoint/onnxWriter';
 import { getLinalgBackend } from '../linalg';
 import type { LinalgBackend } from '../linalg/types';
-import { decomposeMpo, reconstructMpo, resolveSitePlan, bondDimensionsForChi, FactorisationError } from '../analysis/mpo';
+import { decomposeMpo, resolveSitePlan, bondDimensionsForChi, FactorisationError } from '../analysis/mpo';
 import { lowRankFactors, rankForRelativeError } from '../analysis/lowrank';
 import { matrixToSiteTensor, relativeFrobeniusError, sumSquares } from '../analysis/mpoTensor';
 import {
   type Recipe, type CompressRule, type OutputFormat, type TensorSelector, RecipeError,
   selectorMatcher, isPlainName, formatFromPath, OUTPUT_DTYPES,
 } from './recipe';
+import { reconstructMpoChunked } from './reconstruct';
 import { allocateBudget, BudgetError, type BudgetAllocation, type BudgetInput } from './budget';
 import {
   residualWriters, writerAxis, ablateDirection, removeTopDirections, injectionVectors, injectRankOne, loadDirection,
@@ -283,7 +285,12 @@ interface Compressed {
   inFactors?: number[];
 }
 
-async function compress(name: string, w: Float32Array, rows: number, cols: number, c: Compression, backend: LinalgBackend, wantDense: boolean, signal?: AbortSignal): Promise<Compressed> {
+/**
+ * Compresses `box.w` (dropping the box's reference as soon as the decomposition no longer needs it,
+ * so a dense reconstruction does not coexist with the input matrix).
+ */
+async function compress(name: string, box: { w?: Float32Array }, rows: number, cols: number, c: Compression, backend: LinalgBackend, wantDense: boolean, signal?: AbortSignal): Promise<Compressed> {
+  let w = box.w!;
   if (c.method === 'svd') {
     let rank = c.rank;
     if (rank === undefined) {
@@ -291,6 +298,8 @@ async function compress(name: string, w: Float32Array, rows: number, cols: numbe
       rank = Math.max(1, rankForRelativeError(s, c.error!));
     }
     const f = await lowRankFactors({ rows, cols, data: w }, rank, backend, { signal });
+    box.w = undefined;
+    w = undefined as unknown as Float32Array;
     const dense = wantDense ? (await backend.gemm(f.A, f.B, { signal })).data : undefined;
     return {
       dense, factors: [f.A.data, f.B.data], factorization: lowRankFactorization(name, rows, cols, f.rank),
@@ -312,13 +321,77 @@ async function compress(name: string, w: Float32Array, rows: number, cols: numbe
     if (e instanceof FactorisationError) throw new CheckpointError('(recipe)', `${c.source}: ${e.message}`, { tensor: name });
     throw e;
   }
-  const dense = wantDense ? await reconstructMpo(mpo, backend, signal) : undefined;
+  box.w = undefined;
+  w = undefined as unknown as Float32Array;
+  const dense = wantDense ? await reconstructMpoChunked(mpo, backend, signal) : undefined;
   return {
     dense, factors: mpo.cores.map((k) => k.data),
     factorization: mpoFactorization(name, rows, cols, mpo.outFactors, mpo.inFactors, mpo.bondDimensions),
     params: mpo.params, relativeError: mpo.relativeError, bondDimensions: mpo.bondDimensions,
     outFactors: mpo.outFactors, inFactors: mpo.inFactors,
   };
+}
+
+function newReport(p: TensorPlan, factorized: boolean): TensorReport {
+  return {
+    name: p.entry.name, params: p.entry.params, denseParams: p.entry.params, relativeError: 0,
+    operations: [...p.edits.map(describeEdit), ...(p.compression ? [describeCompression(p.compression)] : [])],
+    storage: factorized && p.compression ? 'factorized' : 'dense', stored: [],
+  };
+}
+
+function finish(report: TensorReport, p: TensorPlan, c: Compressed | undefined, relErr: number, removed?: number[]): void {
+  report.relativeError = relErr;
+  if (removed) report.removedSingularValues = removed;
+  if (c) {
+    report.params = c.params;
+    report.method = p.compression!.method;
+    if (c.rank !== undefined) report.rank = c.rank;
+    if (c.bondDimensions) { report.bondDimensions = c.bondDimensions; report.outFactors = c.outFactors; report.inFactors = c.inFactors; }
+  }
+}
+
+/**
+ * ONNX output rewrites the input model's initializers (checkpoint/onnxWriter.ts), which takes every
+ * replacement at once: the changed tensors (dense values or their factors) are all held in memory
+ * until the model is written — fine for ONNX models (protobuf keeps them near 2 GB), unlike the
+ * pull-based safetensors / GGUF writers.
+ */
+async function buildOnnxReplacements(
+  ordered: TensorPlan[], reports: Map<string, TensorReport>, factorized: boolean, backend: LinalgBackend,
+  signal: AbortSignal | undefined, progress: (name: string) => void,
+): Promise<Map<string, OnnxReplacement>> {
+  const replacements = new Map<string, OnnxReplacement>();
+  for (const p of ordered) {
+    throwIfAborted(signal);
+    progress(p.entry.name);
+    const report = newReport(p, factorized);
+    reports.set(p.entry.name, report);
+    const ed: { w?: Float32Array; original?: Float32Array; removed?: number[] } = await readEdited(p, backend, signal, true);
+    const { original, removed } = ed;
+    if (!p.compression) {
+      finish(report, p, undefined, original ? relativeFrobeniusError(original, ed.w!) : 0, removed);
+      report.stored.push(p.entry.name);
+      replacements.set(p.entry.name, { kind: 'dense', data: ed.w! });
+      continue;
+    }
+    const c = await compress(p.entry.name, ed, p.rows, p.cols, p.compression, backend, !factorized || original !== undefined, signal);
+    finish(report, p, c, original ? relativeFrobeniusError(original, c.dense!) : c.relativeError, removed);
+    if (!factorized) {
+      report.stored.push(p.entry.name);
+      replacements.set(p.entry.name, { kind: 'dense', data: c.dense! });
+    } else if (c.factorization.kind === 'lowrank') {
+      report.stored.push(...c.factorization.tensors);
+      replacements.set(p.entry.name, { kind: 'lowrank', a: c.factors[0], b: c.factors[1] });
+    } else {
+      report.stored.push(...c.factorization.tensors);
+      replacements.set(p.entry.name, {
+        kind: 'mpo', cores: c.factors, coreShapes: factorShapes(c.factorization) as Array<[number, number, number, number]>,
+        outFactors: c.outFactors!, inFactors: c.inFactors!,
+      });
+    }
+  }
+  return replacements;
 }
 
 /** Storage dtype of a float tensor in the output format (see RecipeOutput.dtype). */
@@ -469,15 +542,15 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
 
     // --- factor shapes up front (factorized output)
     const ordered = ckpt.tensors.map((t) => plans.get(t.name)).filter((p): p is TensorPlan => p !== undefined);
-    if (factorized) {
+    if (factorized && format !== 'onnx') {
       const needRead = ordered.filter((p) => p.compression && !predictFactorization(p));
       for (const p of ordered) if (p.compression) p.factorization = predictFactorization(p);
       for (let i = 0; i < needRead.length; i++) {
         throwIfAborted(signal);
         const p = needRead[i];
         opts.onProgress?.({ phase: 'plan', index: i, count: needRead.length, name: p.entry.name, message: `ranks of ${p.entry.name} for its error target` });
-        const { w } = await readEdited(p, backend, signal, false);
-        const c = await compress(p.entry.name, w, p.rows, p.cols, p.compression!, backend, false, signal);
+        const ed = await readEdited(p, backend, signal, false);
+        const c = await compress(p.entry.name, ed, p.rows, p.cols, p.compression!, backend, false, signal);
         // Fix the found ranks so the write pass produces exactly these shapes.
         p.compression = c.factorization.kind === 'lowrank'
           ? { ...p.compression!, rank: c.rank, error: undefined }
@@ -495,7 +568,7 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
     const total = ckpt.tensors.length;
     const progress = (name: string) => opts.onProgress?.({ phase: 'write', index: written++, count: total, name, message: `writing ${name}` });
 
-    for (const t of ckpt.tensors) {
+    for (const t of format === 'onnx' ? [] : ckpt.tensors) {
       const p = plans.get(t.name);
       const sameFormatRaw = (format === 'safetensors' && ckpt.format === 'safetensors' && SAFETENSORS_PASS.has(t.dtype))
         || (format === 'gguf' && ckpt.format === 'gguf');
@@ -513,24 +586,10 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
         });
         continue;
       }
-      const report: TensorReport = {
-        name: t.name, params: t.params, denseParams: t.params, relativeError: 0,
-        operations: [...p.edits.map(describeEdit), ...(p.compression ? [describeCompression(p.compression)] : [])],
-        storage: factorized && p.compression ? 'factorized' : 'dense', stored: [],
-      };
+      const report = newReport(p, factorized);
       reports.set(t.name, report);
       const storeDtype = isFloat ? dtype : 'F32';
-
-      const finishReport = (c: Compressed | undefined, relErr: number, removed?: number[]) => {
-        report.relativeError = relErr;
-        if (removed) report.removedSingularValues = removed;
-        if (c) {
-          report.params = c.params;
-          report.method = p.compression!.method;
-          if (c.rank !== undefined) report.rank = c.rank;
-          if (c.bondDimensions) { report.bondDimensions = c.bondDimensions; report.outFactors = c.outFactors; report.inFactors = c.inFactors; }
-        }
-      };
+      const finishReport = (c: Compressed | undefined, relErr: number, removed?: number[]) => finish(report, p, c, relErr, removed);
 
       if (factorized && p.compression) {
         const f = p.factorization!;
@@ -545,8 +604,9 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
               throwIfAborted(signal);
               if (k === 0) {
                 progress(t.name);
-                const { w, original, removed } = await readEdited(p, backend, signal, true);
-                const c = await compress(t.name, w, p.rows, p.cols, p.compression!, backend, original !== undefined, signal);
+                const ed = await readEdited(p, backend, signal, true);
+                const { original, removed } = ed;
+                const c = await compress(t.name, ed, p.rows, p.cols, p.compression!, backend, original !== undefined, signal);
                 checkShapes(t.name, c.factorization, f);
                 const relErr = original ? relativeFrobeniusError(original, c.dense!) : c.relativeError;
                 finishReport(c, relErr, removed);
@@ -567,12 +627,13 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
         data: async () => {
           throwIfAborted(signal);
           progress(t.name);
-          const { w, original, removed } = await readEdited(p, backend, signal, true);
+          const ed: { w?: Float32Array; original?: Float32Array; removed?: number[] } = await readEdited(p, backend, signal, true);
+          const { original, removed } = ed;
           if (!p.compression) {
-            finishReport(undefined, original ? relativeFrobeniusError(original, w) : 0, removed);
-            return w;
+            finishReport(undefined, original ? relativeFrobeniusError(original, ed.w!) : 0, removed);
+            return ed.w!;
           }
-          const c = await compress(t.name, w, p.rows, p.cols, p.compression, backend, true, signal);
+          const c = await compress(t.name, ed, p.rows, p.cols, p.compression, backend, true, signal);
           finishReport(c, original ? relativeFrobeniusError(original, c.dense!) : c.relativeError, removed);
           return c.dense!;
         },
@@ -608,7 +669,15 @@ export async function applyRecipe(recipe: Recipe, opts: ApplyOptions = {}): Prom
       if (ckpt.format !== 'gguf') warnings.push('GGUF output from a non-GGUF input: tensor names and architecture keys are kept as they are (llama.cpp will not load it; our readers will)');
       files = [res.file];
     } else {
-      throw new CheckpointError(output.path, 'ONNX output is not available yet in this build (the ONNX writer is missing); write safetensors or GGUF');
+      if (ckpt.format !== 'onnx') {
+        throw new CheckpointError(output.path, `ONNX output rewrites an ONNX model's initializers, so the input must be ONNX too (got ${ckpt.format}); write safetensors or GGUF instead`);
+      }
+      if (output.dtype) warnings.push(`ONNX output keeps every initializer's own dtype; dtype ${output.dtype} was not applied`);
+      const replacements = await buildOnnxReplacements(ordered, reports, factorized, backend, signal, progress);
+      const { [FACTORIZATION_METADATA_KEY]: _factorization, ...onnxMeta } = ourMeta;
+      const res = await writeOnnx(ckpt.path, output.path, { replacements, metadata: onnxMeta, signal });
+      for (const r of res.replacements) if (r.keptOriginal) warnings.push(`${r.name}: some consumers still read the original initializer (kept unchanged next to its factors)`);
+      files = res.files;
     }
 
     // --- results

@@ -91,3 +91,22 @@ test('estimate mode honours its AbortSignal between Lanczos steps', async () => 
   await assert.rejects(estimateSpectrum(backend, W, { signal: ac.signal }), { name: 'CancelledError' });
   await backend.dispose();
 });
+
+test('the portable backend (onnxruntime products) gives the same estimates within 2%', async () => {
+  const backend = await getLinalgBackend('portable');
+  const ckpt = await open(join(SHARED, 'fixtures/pico/pico.safetensors'));
+  try {
+    const refs: Array<{ name: string; vonNeumannEntropy: number; renyi2Entropy: number }> = JSON.parse(readFileSync(join(SHARED, 'reference', 'pico.spectra.json'), 'utf8')).tensors;
+    for (const name of ['h.0.attn.c_attn.weight', 'h.3.mlp.c_proj.weight', 'wte.weight']) {
+      const r = refs.find((x) => x.name === name)!;
+      const e = ckpt.get(name)!;
+      const res = await analyzeTensor(backend, e, await e.read(), { mode: 'estimate' });
+      assert.equal(res.backend, 'portable');
+      assert.ok(Math.abs(res.vonNeumannEntropy / r.vonNeumannEntropy - 1) < 0.02, `${name}: ${res.vonNeumannEntropy} vs ${r.vonNeumannEntropy}`);
+      assert.ok(Math.abs(res.renyi2Entropy / r.renyi2Entropy - 1) < 0.02, `${name} Renyi-2`);
+    }
+  } finally {
+    await ckpt.close();
+    await backend.dispose();
+  }
+});

@@ -215,6 +215,37 @@ test('randomized sweep route (forced by low thresholds) keeps the error bound an
   for (let j = 0; j < 8; j++) assert.ok(Math.abs(fast.bonds[0].schmidtValues[j] - dense.bonds[0].schmidtValues[j]) < 1e-3 * dense.bonds[0].schmidtValues[0]);
 });
 
+test('unfoldings wider than gramMaxSide: randomized with a chi, a clear refusal without one, sweep spectra kept', async () => {
+  const be = await backend();
+  const w = gaussianArray(64 * 64, 8);
+  const routes = { gramMaxSide: 16, randomizedMinElements: 1 };
+  await assert.rejects(decomposeMpo(w, 64, 64, { backend: be, outFactors: [8, 8], inFactors: [8, 8], routes }),
+    /bond 1: the 64 x 64 unfolding has rank up to 64; dense factorisations above 16 are refused/);
+  const mpo = await decomposeMpo(w, 64, 64, { backend: be, outFactors: [8, 8], inFactors: [8, 8], routes, truncation: { chi: 4 } });
+  assert.equal(mpo.bonds[0].route, 'randomized');
+  assert.equal(mpo.bonds[0].spectrumSource, 'sweep-partial');
+  assert.equal(mpo.bonds[0].schmidtValues.length, 4);
+  const measured = relativeFrobeniusError(w, await reconstructMpo(mpo, be));
+  assert.ok(Math.abs(measured - mpo.relativeError) < 1e-5, `${measured} vs ${mpo.relativeError}`);
+});
+
+test('error target on an unfolding wider than gramMaxSide: the randomized sketch grows until the tail fits', async () => {
+  const be = await backend();
+  // Bond-1 rank 3 (a sum of 3 Kronecker products of 8 x 8 blocks) plus 1e-3 noise.
+  const w = gaussianArray(64 * 64, 30, 1e-3);
+  const a = gaussianArray(3 * 64, 31), b = gaussianArray(3 * 64, 32);
+  for (let t = 0; t < 3; t++) for (let r = 0; r < 64; r++) for (let c = 0; c < 64; c++) {
+    w[r * 64 + c] += a[t * 64 + Math.floor(r / 8) * 8 + Math.floor(c / 8)] * b[t * 64 + (r % 8) * 8 + (c % 8)];
+  }
+  const mpo = await decomposeMpo(w, 64, 64, {
+    backend: be, outFactors: [8, 8], inFactors: [8, 8], truncation: { relativeError: 0.01 }, routes: { gramMaxSide: 16, randomizedMinElements: 1, randomizedRankRatio: 2 },
+  });
+  assert.equal(mpo.bonds[0].route, 'randomized');
+  assert.equal(mpo.bondDimensions[0], 3);
+  const measured = relativeFrobeniusError(w, await reconstructMpo(mpo, be));
+  assert.ok(measured <= 0.01, `${measured}`);
+});
+
 test('a cancelled signal stops the sweep with CancelledError', async () => {
   const ac = new AbortController();
   ac.abort();

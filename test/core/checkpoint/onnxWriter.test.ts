@@ -11,7 +11,8 @@ import { promises as fsp, readFileSync } from 'node:fs';
 import { writeOnnx } from '../../../src/core/checkpoint/onnxWriter';
 import { openOnnx } from '../../../src/core/checkpoint/onnx';
 import { CancelledError, CheckpointError } from '../../../src/core/checkpoint/errors';
-import { decodeModel } from '../../../src/core/checkpoint/onnxProto';
+import { decodeModel, encodeModel, OnnxDataType } from '../../../src/core/checkpoint/onnxProto';
+import { encodeHalfChunk } from '../../../src/core/checkpoint/safetensorsWriter';
 import { PICO, PICO_EXT, STORIES, STORIES_EXT, tempDir, runModel, tokenIds, maxAbsDiff, onnxChecker } from './onnxWriterTestUtil';
 
 const W = 'onnx::MatMul_605'; // h.0.attn.c_proj, stored [in 128, out 128]
@@ -147,15 +148,16 @@ test('stories260K.onnx and stories260K_ext.onnx: dense replacement round-trips, 
       const orig = await readTensor(input, name);
       assert.deepEqual(orig.shape, [64, 172]);
       const edited = orig.values.map((v, i) => v + (i % 3 === 0 ? 0.01 : 0));
+      const before = await allRaw(input, [name]);
       for (const externalData of [false, true]) {
         const out = path.join(dir, `${path.basename(input, '.onnx')}_${externalData ? 'ext' : 'inline'}.onnx`);
         const res = await writeOnnx(input, out, { replacements: { [name]: { kind: 'dense', data: edited } }, externalData });
         assert.equal(res.files.length, externalData ? 2 : 1);
         assert.deepEqual(Array.from((await readTensor(out, name)).values), Array.from(edited));
-        const before = await allRaw(input, [name]);
         const after = await allRaw(out, [name]);
+        assert.equal(after.size, before.size);
         for (const [n, raw] of before) assert.ok(Buffer.from(raw).equals(Buffer.from(after.get(n)!)), `${n} unchanged`);
-        checkOrSkip(t, out);
+        if (externalData !== (input === STORIES_EXT)) checkOrSkip(t, out);
       }
     }
     // Same values: identical logits to the original (the Constant mask/RoPE tables came through too).
@@ -217,5 +219,58 @@ test('bad replacements are refused before anything is written', async () => {
     await assert.rejects(writeOnnx(PICO, out, { replacements: { [W]: { kind: 'mpo', cores: [new Float32Array(8 * 8 * 2), new Float32Array(2 * 8 * 16)], coreShapes: [[1, 8, 8, 2], [2, 8, 16, 1]], outFactors: [8, 8], inFactors: [8, 16] } } }),
       (e: unknown) => e instanceof CheckpointError && /factors give \[64, 128\], smaller than the stored matrix \[128, 128\]/.test(e.message));
     assert.deepEqual(await fsp.readdir(dir), []);
+  } finally { await fsp.rm(dir, { recursive: true, force: true }); }
+});
+
+test('externalData auto: inline below the limit, external data above it; false above it is refused', async () => {
+  const dir = await tempDir('auto');
+  try {
+    const small = path.join(dir, 'small.onnx');
+    const r1 = await writeOnnx(PICO, small, { replacements: {} });
+    assert.deepEqual(r1.files, [small]);
+    // With the limit lowered below the model's 3.4 MB, 'auto' must switch to external data.
+    const big = path.join(dir, 'big.onnx');
+    const r2 = await writeOnnx(PICO, big, { replacements: {}, inlineLimitBytes: 1_000_000 });
+    assert.deepEqual(r2.files, [big, `${big}.data`]);
+    assert.ok((await fsp.stat(big)).size < 1_000_000);
+    const ids = { input_ids: tokenIds(8, 65) };
+    assert.equal(maxAbsDiff((await runModel(PICO, ids, 'logits')).data, (await runModel(big, ids, 'logits')).data), 0);
+    await assert.rejects(writeOnnx(PICO, path.join(dir, 'refused.onnx'), { replacements: {}, externalData: false, inlineLimitBytes: 1_000_000 }),
+      (e: unknown) => e instanceof CheckpointError && /beyond the 1,000,000-byte limit/.test(e.message));
+    assert.deepEqual((await fsp.readdir(dir)).sort(), ['big.onnx', 'big.onnx.data', 'small.onnx']);
+  } finally { await fsp.rm(dir, { recursive: true, force: true }); }
+});
+
+test('F16 initializers: a dense replacement is stored as F16, low-rank factors too', async (t) => {
+  const dir = await tempDir('f16');
+  try {
+    const vi = (name: string, dims: number[]) => ({ name, type: { tensor_type: { elem_type: OnnxDataType.FLOAT16, shape: { dim: dims.map((d) => ({ dim_value: d })) } } } });
+    const w = Float32Array.from({ length: 6 * 4 }, (_, i) => (i - 12) / 8);
+    const src = path.join(dir, 'f16.onnx');
+    await fsp.writeFile(src, encodeModel({
+      ir_version: 8, opset_import: [{ domain: '', version: 14 }],
+      graph: {
+        name: 'f16', node: [{ name: 'mm', op_type: 'MatMul', input: ['x', 'W'], output: ['y'] }],
+        initializer: [{ name: 'W', dims: [6, 4], data_type: OnnxDataType.FLOAT16, raw_data: encodeHalfChunk(w, 0, w.length, 'F16') }],
+        input: [vi('x', [2, 6])], output: [vi('y', [2, 4])],
+      },
+    }));
+    // Values exactly representable in F16 come back exactly.
+    const edited = w.map((v) => v * 0.5);
+    const out = path.join(dir, 'dense.onnx');
+    await writeOnnx(src, out, { replacements: { W: { kind: 'dense', data: edited } } });
+    const back = await readTensor(out, 'W');
+    assert.equal(back.dtype, 'F16');
+    assert.equal(back.raw.byteLength, 6 * 4 * 2);
+    assert.deepEqual(Array.from(back.values), Array.from(edited));
+    checkOrSkip(t, out);
+    const a = Float32Array.from({ length: 6 * 2 }, (_, i) => i / 4), b = Float32Array.from({ length: 2 * 4 }, (_, i) => 1 - i / 8);
+    const outL = path.join(dir, 'lowrank.onnx');
+    await writeOnnx(src, outL, { replacements: { W: { kind: 'lowrank', a, b } } });
+    const fa = await readTensor(outL, 'W.lowrank.a');
+    assert.equal(fa.dtype, 'F16');
+    assert.deepEqual(fa.shape, [6, 2]);
+    assert.deepEqual(Array.from(fa.values), Array.from(a));
+    checkOrSkip(t, outL);
   } finally { await fsp.rm(dir, { recursive: true, force: true }); }
 });

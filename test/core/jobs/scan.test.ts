@@ -2,7 +2,7 @@
 // free, cancellation stops at a tensor boundary, the cache avoids recomputation, errors stay per tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, mkdtempSync, rmSync, copyFileSync, openSync, writeSync, closeSync, readdirSync } from 'node:fs';
+import { readFileSync, mkdtempSync, rmSync, copyFileSync, openSync, writeSync, closeSync, readdirSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
@@ -120,7 +120,7 @@ test('the result cache serves a second scan without any worker computation', asy
   try {
     const first = await scanSpectra(PICO, { pool, cache: dir, mode: 'exact' });
     assert.equal(first.computed, picoRef.length);
-    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.json')).length, picoRef.length);
+    assert.equal(readdirSync(dir).filter((f) => f.endsWith('.json')).length, picoRef.length, 'one JSON entry per tensor');
     const before = pool.stats.computed;
     const second = await scanSpectra(PICO, { pool, cache: dir, mode: 'exact' });
     assert.equal(pool.stats.computed, before, 'no worker computed anything');
@@ -131,6 +131,14 @@ test('the result cache serves a second scan without any worker computation', asy
     const third = await scanSpectra(PICO, { pool, cache: dir, mode: 'exact', bins: 16, filter: (t) => t.name === 'wte.weight' });
     assert.equal(third.computed, 1);
     assert.equal(third.tensors[0].density.counts.length, 16);
+    // A file whose mtime changed is a different file: recomputed.
+    const copy = join(dir, 'pico-copy.safetensors');
+    copyFileSync(PICO, copy);
+    const onlyWte = { pool, cache: dir, mode: 'exact' as const, filter: (t: { name: string }) => t.name === 'wte.weight' };
+    assert.equal((await scanSpectra(copy, onlyWte)).computed, 1);
+    assert.equal((await scanSpectra(copy, onlyWte)).cached, 1);
+    utimesSync(copy, new Date(), new Date(Date.now() + 5000));
+    assert.equal((await scanSpectra(copy, onlyWte)).computed, 1);
   } finally {
     await pool.dispose();
     rmSync(dir, { recursive: true, force: true });
