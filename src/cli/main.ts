@@ -3,9 +3,12 @@ import { UsageError, type CliCommand, type CliIO } from './args';
 import { inspectCommand } from './commands/inspect';
 import { exportCommand } from './commands/export';
 import { spectraCommand } from './commands/spectra';
+import { mpoCommand } from './commands/mpo';
+import { evalCommand } from './commands/eval';
+import { generateCommand } from './commands/generate';
 
 /** Every subcommand of `tensor-scalpel`; later features add theirs here. */
-export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand];
+export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

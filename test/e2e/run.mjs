@@ -308,7 +308,13 @@ async function main() {
     for (let attempt = 0; attempt < 20; attempt++) {
       await page.keyboard.press('F1');
       const input = page.locator('.quick-input-widget input.input');
-      await input.waitFor({ timeout: 10_000 });
+      if (!(await input.waitFor({ timeout: 3_000 }).then(() => true, () => false))) {
+        // Focus sat somewhere that swallowed F1 (e.g. a binary-file placeholder): move it to the
+        // workbench and try again.
+        await page.keyboard.press('Escape');
+        await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } }).catch(() => undefined);
+        continue;
+      }
       await input.fill(`>${title}`);
       const row = page.locator('.quick-input-widget .monaco-list-row')
         .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRe(title)}\\s*$`) }) }).first();
@@ -577,10 +583,16 @@ async function main() {
     // With one view in the container, its title actions sit in the side bar's title.
     await page.locator('.part.sidebar .composite.title').hover();
     await page.locator('.part.sidebar .title-actions .action-label[aria-label="Refresh"]').first().click();
-    const row = treeRows().filter({ hasText: ptName }).first();
-    await row.hover();
-    await row.locator('.action-label[aria-label="Remove Model"], .action-label[aria-label="Tensor Scalpel: Remove Model"]').first().click();
-    await treeRows().filter({ hasText: ptName }).first().waitFor({ state: 'detached', timeout: 10_000 });
+    // Refresh re-renders the rows as each model is read again; let it settle before aiming at a row.
+    await sleep(1000);
+    let removed = false;
+    for (let attempt = 0; attempt < 3 && !removed; attempt++) {
+      const row = treeRows().filter({ hasText: ptName }).first();
+      await row.hover();
+      await row.locator('.action-label[aria-label="Remove Model"], .action-label[aria-label="Tensor Scalpel: Remove Model"]').first().click();
+      removed = await treeRows().filter({ hasText: ptName }).first().waitFor({ state: 'detached', timeout: 4_000 }).then(() => true, () => false);
+    }
+    if (!removed) throw new Error(`${ptName} still listed after clicking its Remove Model button`);
     await screenshot('after-remove-model');
     const left = (await treeRows().locator('.label-name').allInnerTexts()).filter((t) => /\.(gguf|safetensors|pt)$/.test(t.trim()));
     return `models left: ${left.join(', ')}`;

@@ -10,7 +10,8 @@
  *   - dense:   W' (rows x cols values); stored with W's dtype (F32, F16, BF16 or F64).
  *   - lowrank: W ~= a @ b, a [rows, k], b [k, cols].
  *   - mpo:     W[r, c] = sum_{a} G_1[0, o_1, i_1, a_1] G_2[a_1, o_2, i_2, a_2] ... G_N[a_{N-1}, o_N, i_N, 0],
- *              cores G_k of shape coreShapes[k] = (chi_{k-1}, o_k, i_k, chi_k), r the mixed-radix number
+ *              cores G_k of shape coreShapes[k] = (chi_{k-1}, o_k, i_k, chi_k) (row-major Float32Arrays,
+ *              as decomposeMpo's MpoCore.data / .shape), r the mixed-radix number
  *              of (o_1..o_N) (o_1 most significant), c of (i_1..i_N); prod o >= rows, prod i >= cols
  *              (excess = zero padding, cropped). This is mpo.ts's convention applied to the stored
  *              matrix: outFactors split the ROWS of W, inFactors its COLUMNS — for pico's [in, out]
@@ -26,7 +27,10 @@
  *                       W; then alpha (Mul) and beta C (Mul, Add) as separate nodes.
  *   anything else       (Gather, Transpose, W as Gemm's A or C, outer-scope use inside a subgraph,
  *                       a graph output): that consumer keeps the ORIGINAL initializer, unchanged,
- *                       and the result says so (`keptOriginal`). The factors are still written.
+ *                       and the result says so (`keptOriginal`, each consumer's `reason`). The
+ *                       factors are written when at least one consumer was rewritten to use them.
+ *                       (stories260K.onnx feeds its [out, in] weights through Transpose -> MatMul:
+ *                       that pattern is not rewritten yet, so only dense replacement applies there.)
  * New initializers follow the safetensors writer's names: `<W>.lowrank.a`, `<W>.lowrank.b`,
  * `<W>.mpo.core.<k>` (k = 1..N, 4-D [chi_{k-1}, o_k, i_k, chi_k]), stored in W's dtype; the model gets
  * a `tensor_scalpel.factorization` metadata entry in the same JSON as safetensorsWriter.ts.

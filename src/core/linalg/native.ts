@@ -144,11 +144,25 @@ export class NativeBackend implements LinalgBackend {
   readonly threads: number;
   private readonly l: Lapack;
 
+  private currentThreads = -1;
+
   constructor(lapack: Lapack, threads = availableParallelism()) {
     this.l = lapack;
     this.threads = Math.max(1, threads);
-    lapack.setThreads?.(this.threads);
     this.description = `${lapack.description}, ${this.threads} thread(s)`;
+  }
+
+  /**
+   * One OpenBLAS thread for small problems (below ~2^20 multiply-adds per call the pool's
+   * start-up and spin-waiting cost more than they save, badly so on a loaded machine), the
+   * configured count otherwise. No-op for libraries without openblas_set_num_threads.
+   */
+  private threadsFor(work: number): void {
+    const want = work < 1 << 20 ? 1 : this.threads;
+    if (want !== this.currentThreads && this.l.setThreads) {
+      this.l.setThreads(want);
+      this.currentThreads = want;
+    }
   }
 
   /** Row-major C = op(A) op(B): column-major C^T = op(B)^T op(A)^T, so swap operands. */
@@ -159,6 +173,7 @@ export class NativeBackend implements LinalgBackend {
     checkSize(m * n, 'gemm');
     const c = new Float32Array(m * n);
     if (m === 0 || n === 0 || k === 0) return { rows: m, cols: n, data: c };
+    this.threadsFor(m * n * k);
     this.l.sgemm(transB ? 'T' : 'N', transA ? 'T' : 'N', int(n), int(m), int(k), one32, b, int(Math.max(1, bCols)), a, int(Math.max(1, aCols)), zero32, c, int(n), 1, 1);
     return { rows: m, cols: n, data: c };
   }
@@ -169,6 +184,7 @@ export class NativeBackend implements LinalgBackend {
     if (k !== k2) throw new RangeError(`gemm64: inner dimensions differ (${k} vs ${k2})`);
     const c = new Float64Array(m * n);
     if (m === 0 || n === 0 || k === 0) return { rows: m, cols: n, data: c };
+    this.threadsFor(m * n * k);
     this.l.dgemm(transB ? 'T' : 'N', transA ? 'T' : 'N', int(n), int(m), int(k), one64, b.data, int(Math.max(1, b.cols)), a.data, int(Math.max(1, a.cols)), new Float64Array([0]), c, int(n), 1, 1);
     return { rows: m, cols: n, data: c };
   }
@@ -188,6 +204,7 @@ export class NativeBackend implements LinalgBackend {
     const small = Math.min(m, n);
     const g = new Float64Array(small * small);
     const chunkElems = 1 << 23;
+    this.threadsFor(small * small * Math.max(m, n));
     if (m <= n) {
       // Column chunk j0..j1 of A, copied row-major (m x cb) = column-major X (cb x m); G += X^T X.
       const cb = Math.max(1, Math.min(n, Math.floor(chunkElems / Math.max(1, m))));
@@ -223,6 +240,7 @@ export class NativeBackend implements LinalgBackend {
     if (a.cols !== n) throw new RangeError(`symEig: matrix is ${a.rows} x ${a.cols}, not square`);
     if (n === 0) return { values: new Float64Array(0), vectors: opts.vectors ? new Float64Array(0) : undefined };
     const vectors = opts.vectors === true;
+    this.threadsFor(n * n * n);
     const work = Float64Array.from(a.data);
     const w = new Float64Array(n);
     const info = new Int32Array(1);
@@ -253,6 +271,7 @@ export class NativeBackend implements LinalgBackend {
     const k = Math.min(a.rows, a.cols);
     if (k === 0) return new Float64Array(0);
     if (opts.method === 'direct') {
+      this.threadsFor(a.rows * a.cols * k);
       const copy = Float32Array.from(a.data);
       const s = new Float32Array(k);
       const info = new Int32Array(1);
@@ -283,6 +302,7 @@ export class NativeBackend implements LinalgBackend {
     if (k === 0) return { U: { rows, cols: 0, data: new Float64Array(0) }, S: new Float64Array(0), Vt: { rows: 0, cols, data: new Float64Array(0) } };
     // Column-major X = A^T is cols x rows. X = U' S V'^T  =>  A = V' S U'^T.
     const m = cols, n = rows;
+    this.threadsFor(m * n * k);
     const x = Float64Array.from(a.data);
     const s = new Float64Array(k);
     const uP = new Float64Array(m * k); // column-major m x k = row-major k x m = U'^T = Vt of A
@@ -303,6 +323,7 @@ export class NativeBackend implements LinalgBackend {
     const m = y.rows, l = y.cols;
     if (l === 0) return y;
     if (m < l) throw new RangeError(`orthonormalize: needs rows >= cols, got ${m} x ${l}`);
+    this.threadsFor(m * l * l);
     const c = new Float64Array(m * l);
     for (let i = 0; i < m; i++) for (let j = 0; j < l; j++) c[j * m + i] = y.data[i * l + j]!;
     const tau = new Float64Array(l);
