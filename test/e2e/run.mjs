@@ -305,30 +305,33 @@ async function main() {
    * exact title, the exact one is clicked instead of taking the first with Enter.
    */
   async function runCommand(title) {
+    const widget = page.locator('.quick-input-widget');
+    const input = widget.locator('input.input');
     for (let attempt = 0; attempt < 20; attempt++) {
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget input.input');
-      if (!(await input.waitFor({ timeout: 3_000 }).then(() => true, () => false))) {
-        // Focus sat somewhere that swallowed F1 (e.g. a binary-file placeholder): move it to the
-        // workbench and try again.
-        await page.keyboard.press('Escape');
-        await page.locator('.part.statusbar').click({ position: { x: 600, y: 5 } }).catch(() => undefined);
-        continue;
-      }
-      await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-widget .monaco-list-row')
-        .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRe(title)}\\s*$`) }) }).first();
       try {
+        // Start from a closed palette with focus in the workbench.
+        if (await widget.isVisible()) {
+          await page.keyboard.press('Escape');
+          await widget.waitFor({ state: 'hidden', timeout: 2_000 });
+        }
+        await page.keyboard.press('F1');
+        await input.waitFor({ timeout: 3_000 });
+        await input.fill(`>${title}`, { timeout: 3_000 });
+        const row = widget.locator('.monaco-list-row')
+          .filter({ has: page.locator('.label-name', { hasText: new RegExp(`^\\s*${escapeRe(title)}\\s*$`) }) }).first();
         await row.waitFor({ timeout: 1500 });
         if (/\bfocused\b/.test((await row.getAttribute('class')) ?? '')) await page.keyboard.press('Enter');
         else await row.click();
         return;
       } catch {
-        await page.keyboard.press('Escape');
-        await sleep(1000);
+        // Not listed yet (the extension is still activating), or focus was somewhere that kept F1:
+        // put focus on the active editor tab and try again.
+        await page.keyboard.press('Escape').catch(() => undefined);
+        if (attempt % 3 === 2) await page.locator('.tabs-container .tab.active').first().click({ timeout: 1_000 }).catch(() => undefined);
+        await sleep(700);
       }
     }
-    throw new Error(`command "${title}" never appeared in the palette`);
+    throw new Error(`command "${title}" could not be run from the palette`);
   }
 
   /** Opens a workspace file through Quick Open (Ctrl+P), which uses the default editor for its name. */

@@ -59,12 +59,15 @@ export interface RouteThresholds {
    * Randomized route acceptance: the Ritz residuals rho_j = ||M v_j - s_j u_j|| bound how far each
    * captured s_j can be below the true one (|sigma - s_j| <= rho_j for some singular value sigma), so the
    * weight the sketch missed is at most sum_j (2 s_j rho_j + rho_j^2). Accepted when that is at most
-   * randomizedTolerance times the smaller of the captured and the discarded weight (or 1e-6 ||M||^2),
-   * i.e. the error stays within ~tolerance/2 of the optimal TT-SVD step whether the spectrum is steep
-   * (small discarded weight) or flat (small captured weight); otherwise the power iterations are raised
-   * (q, 3q, 8q: 2 -> 6 -> 16), then the step falls back to the Gram route. (Measured on a flat Gaussian
-   * 1024 x 4096 unfolding, k = 64: the bound is 2-6x the weight actually missed; q = 16 captures 99.3%
-   * of the optimal weight, q = 2 86%.)
+   * randomizedTolerance times the discarded weight (or 1e-6 ||M||^2): the step's error
+   * sqrt(discarded) is then within a factor sqrt(1 + tolerance) (1% for 0.02) of the optimal rank-k
+   * step. Otherwise the power iterations are raised (q, 3q, 8q: 2 -> 6 -> 16), then the step falls back
+   * to the Gram route. What is promised is the error, not the subspace: on a flat spectrum (a Gaussian
+   * matrix, k << rank) the sketch's captured weight can still be 10-15% below the optimum while the
+   * error is within 0.2% (measured: 1024 x 4096 Gaussian unfolding, k = 64, the bound is 2-6x the
+   * weight actually missed; q = 2 captures 86% of the optimal weight, q = 16 99.3%). Demanding the
+   * subspace too (tolerance relative to the captured weight) made a flat 4096 x 14336 unfolding fall
+   * through to the Gram route at 13x the time.
    */
   randomizedTolerance: number;
   /** Power iterations of the first randomized attempt (Halko et al. Alg. 4.4). */
@@ -75,7 +78,7 @@ export const DEFAULT_ROUTES: RouteThresholds = {
   randomizedRankRatio: 8,
   randomizedMinElements: 1 << 20,
   gramMaxSide: 8192,
-  randomizedTolerance: 0.05,
+  randomizedTolerance: 0.02,
   powerIterations: 2,
 };
 
@@ -392,7 +395,7 @@ async function randomizedStep(M: Matrix, k: number, backend: LinalgBackend, rout
     }
     let missed = 0;
     for (let j = 0; j < kk; j++) { const r = Math.sqrt(rho[j]); missed += 2 * res.S[j] * r + r * r; }
-    const passed = missed <= routes.randomizedTolerance * Math.min(discarded, captured) || missed <= 1e-6 * total;
+    const passed = missed <= routes.randomizedTolerance * discarded || missed <= 1e-6 * total;
     last = {
       U, r: kk, C: C.data, spectrum: Float64Array.from(res.S.subarray(0, kk)), complete: false, discarded, route: 'randomized',
       randomized: { powerIterations: q, checkPassed: passed, missedWeightBound: missed },

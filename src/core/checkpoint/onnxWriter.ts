@@ -21,16 +21,17 @@
  *   MatMul(x, W)        y = x @ W  ->  (x @ a) @ b;  MPO: x's last axis (rows) reshaped to (o_1..o_N)
  *                       and contracted site by site (see `mpoChain`), giving x @ W_mpo exactly.
  *   MatMul(W, x)        y = W @ x  ->  a @ (b @ x)  (low-rank only).
+ *   Transpose(W) -> T   with perm [1, 0], when every use of T is MatMul(x, T): y = x @ W^T =
+ *     MatMul(x, T)      (x @ b^T) @ a^T, or the MPO contracted against W's columns; the Transpose is
+ *                       removed (Llama-style exports such as stories260K.onnx store W [out, in] so).
  *   Gemm(A, W, C)       Y = alpha A' B' + beta C with A' = A or A^T (transA), B' = W (transB = 0) or
  *                       W^T (transB = 1): A' @ W = (A' @ a) @ b, A' @ W^T = (A' @ b^T) @ a^T; MPO
  *                       contracts A' against the rows (transB = 0) or the columns (transB = 1) of
  *                       W; then alpha (Mul) and beta C (Mul, Add) as separate nodes.
- *   anything else       (Gather, Transpose, W as Gemm's A or C, outer-scope use inside a subgraph,
+ *   anything else       (Gather, other Transposes, W as Gemm's A or C, outer-scope use in a subgraph,
  *                       a graph output): that consumer keeps the ORIGINAL initializer, unchanged,
  *                       and the result says so (`keptOriginal`, each consumer's `reason`). The
  *                       factors are written when at least one consumer was rewritten to use them.
- *                       (stories260K.onnx feeds its [out, in] weights through Transpose -> MatMul:
- *                       that pattern is not rewritten yet, so only dense replacement applies there.)
  * New initializers follow the safetensors writer's names: `<W>.lowrank.a`, `<W>.lowrank.b`,
  * `<W>.mpo.core.<k>` (k = 1..N, 4-D [chi_{k-1}, o_k, i_k, chi_k]), stored in W's dtype; the model gets
  * a `tensor_scalpel.factorization` metadata entry in the same JSON as safetensorsWriter.ts.
@@ -335,7 +336,7 @@ class WireFile {
 // ---------------------------------------------------------------------------------------------
 // Scanning the model (the main graph in detail, subgraphs only for the names they reference).
 
-interface ScannedAttr { name: string; f?: number; i?: number }
+interface ScannedAttr { name: string; f?: number; i?: number; ints: number[] }
 interface ScannedNode { span: Span; name: string; opType: string; domain: string; inputs: string[]; outputs: string[]; attrs: ScannedAttr[] }
 interface ScannedTensor {
   span: Span;
@@ -407,11 +408,15 @@ async function scanNode(w: WireFile, s: Span, refs: Set<string> | undefined, dep
       case 4: node.opType = await w.string(f); break;
       case 7: node.domain = await w.string(f); break;
       case 5: {
-        const a: ScannedAttr = { name: '' };
+        const a: ScannedAttr = { name: '', ints: [] };
         for (const af of await w.fields(f.payload, f.end, 'AttributeProto')) {
           if (af.field === 1 && af.wire === WIRE_LEN) a.name = await w.string(af);
           else if (af.field === 2 && af.wire === WIRE_I32) a.f = new DataView((await w.bytes({ start: af.payload, end: af.end })).buffer).getFloat32(0, true);
           else if (af.field === 3 && af.wire === WIRE_VARINT) a.i = (await w.varint(af.payload, af.end)).value;
+          else if (af.field === 8 && af.wire === WIRE_VARINT) a.ints.push((await w.varint(af.payload, af.end)).value);
+          else if (af.field === 8 && af.wire === WIRE_LEN) {
+            for (let pos = af.payload; pos < af.end;) { const r = await w.varint(pos, af.end); a.ints.push(r.value); pos = r.next; }
+          }
           else if ((af.field === 6 || af.field === 11) && af.wire === WIRE_LEN) {
             if (depth > 32) w.fail('subgraphs nested more than 32 deep', af.start);
             await collectSubgraphRefs(w, af.payload, af.end, refs ?? new Set(), depth + 1);
@@ -717,6 +722,26 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
       } else if (node.opType === 'MatMul' && c.index === 0 && x1 !== name && canLeftMultiply) {
         plan.nodeRewrites.set(c.node, leftChain(x1, node.outputs[0], label));
         rec.rewritten = true;
+      } else if (node.opType === 'Transpose' && c.index === 0 && isMatrixTranspose(node)) {
+        // Transpose(W) -> T, then MatMul(x, T): x @ W^T, contracted against W's columns (Llama-style
+        // exports, e.g. stories260K.onnx). Folded only when every use of T is such a MatMul.
+        const tOut = node.outputs[0];
+        const uses = consumers.get(tOut) ?? [];
+        const foldable = uses.length > 0 && !g.outputs.has(tOut) && !g.subgraphRefs.has(tOut) && uses.every((u) => {
+          const m = g.nodes[u.node];
+          return m.opType === 'MatMul' && u.index === 1 && m.inputs[0] !== tOut && !plan.nodeRewrites.has(u.node) && (m.domain === '' || m.domain === 'ai.onnx');
+        });
+        if (!foldable) {
+          rec.reason = 'the Transpose output is used by something other than MatMul(x, W^T)';
+        } else {
+          plan.nodeRewrites.set(c.node, []);
+          for (const u of uses) {
+            const m = g.nodes[u.node];
+            plan.nodeRewrites.set(u.node, emitChain(m.inputs[0], m.outputs[0], 'cols', m.name || m.outputs[0] || `MatMul_${u.node}`));
+          }
+          rec.rewritten = true;
+          rec.reason = `Transpose -> ${uses.length} MatMul(x, W^T) folded: the Transpose is removed, the MatMuls use the factors`;
+        }
       } else if (node.opType === 'Gemm' && c.index === 1 && x0 !== name && node.inputs[2] !== name) {
         const at = (n: string) => node.attrs.find((a) => a.name === n);
         const transA = at('transA')?.i ?? 0, transB = at('transB')?.i ?? 0;
@@ -785,6 +810,12 @@ function planRewrite(ckpt: Checkpoint, scan: ModelScan, opts: OnnxWriteOptions):
     }
   }
   return plan;
+}
+
+/** A Transpose that swaps the two axes of a matrix: perm [1, 0], or no perm (the default reverses the axes). */
+function isMatrixTranspose(node: ScannedNode): boolean {
+  const perm = node.attrs.find((a) => a.name === 'perm');
+  return !perm || (perm.ints.length === 2 && perm.ints[0] === 1 && perm.ints[1] === 0);
 }
 
 function paramsOfHeader(header: Uint8Array): number {

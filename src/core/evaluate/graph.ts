@@ -5,7 +5,7 @@
  */
 import { CheckpointError, type Checkpoint } from '../checkpoint';
 import { detectArchitecture, readSidecarConfig, type ArchitectureOptions, type TransformerArchitecture } from './architecture';
-import { checkpointWeights, type WeightSourceOptions } from './graphCommon';
+import { checkpointWeights, type GraphBuildOptions, type WeightSourceOptions } from './graphCommon';
 import { buildGpt2Graph } from './graphGpt2';
 import { buildLlamaGraph } from './graphLlama';
 
@@ -16,18 +16,19 @@ import { buildLlamaGraph } from './graphLlama';
  */
 export const MAX_GRAPH_WEIGHT_BYTES = 2 ** 31 - 64 * 2 ** 20;
 
-export async function buildGraph(ckpt: Checkpoint, arch: TransformerArchitecture, opts: WeightSourceOptions = {}): Promise<Uint8Array> {
+export async function buildGraph(ckpt: Checkpoint, arch: TransformerArchitecture, opts: WeightSourceOptions & GraphBuildOptions = {}): Promise<Uint8Array> {
   let bytes = 0;
   for (const t of ckpt.tensors) bytes += t.params * 4;
   if (bytes > MAX_GRAPH_WEIGHT_BYTES) {
     throw new CheckpointError(ckpt.path, `${(bytes / 2 ** 30).toFixed(2)} GiB of float32 weights: too large for an in-memory ONNX graph (protobuf's 2 GiB limit); external-data graphs are not implemented`);
   }
   const weights = checkpointWeights(ckpt, opts);
-  return arch.family === 'gpt2' ? buildGpt2Graph(arch, weights) : buildLlamaGraph(arch, weights);
+  const build = { captureResiduals: opts.captureResiduals, stats: opts.stats };
+  return arch.family === 'gpt2' ? buildGpt2Graph(arch, weights, build) : buildLlamaGraph(arch, weights, build);
 }
 
 /** Detects the architecture (reading a sidecar meta.json / config.json) and builds the graph. */
-export async function buildGraphFor(ckpt: Checkpoint, opts: ArchitectureOptions & WeightSourceOptions = {}): Promise<{ architecture: TransformerArchitecture; model: Uint8Array }> {
+export async function buildGraphFor(ckpt: Checkpoint, opts: ArchitectureOptions & WeightSourceOptions & GraphBuildOptions = {}): Promise<{ architecture: TransformerArchitecture; model: Uint8Array }> {
   const sidecar = await readSidecarConfig(ckpt.path, opts.configPath);
   const architecture = detectArchitecture(ckpt, sidecar, opts);
   return { architecture, model: await buildGraph(ckpt, architecture, opts) };

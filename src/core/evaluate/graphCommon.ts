@@ -3,22 +3,61 @@
  * every projection is one Gemm on the checkpoint's weight as stored (transB = 1 for [out, in]
  * Linear weights, 0 for GPT-2's Conv1D [in, out]) — no transposed copies of any weight.
  */
-import { OnnxDataType } from '../checkpoint/onnxProto';
+import { OnnxDataType, type IValueInfoProto } from '../checkpoint/onnxProto';
 import type { Checkpoint } from '../checkpoint';
 import { CheckpointError, throwIfAborted } from '../checkpoint/errors';
 import { GraphBuilder, valueInfo } from './onnxGraph';
+import { parseFactorizationMetadata, type FactorizedTensor } from '../checkpoint/safetensorsWriter';
+import { factorizedLinear } from './factorizedGraph';
 
 /** Where the graph's weights come from: the checkpoint, or an edited tensor put in its place. */
 export interface WeightSource {
   /** Decoded float32 values of a tensor (dequantised), row-major. */
   read(name: string): Promise<Float32Array>;
   shape(name: string): number[];
+  /**
+   * When the stored checkpoint holds `name` as factors (low-rank a @ b or MPO cores, see
+   * safetensorsWriter.ts) and the graph should multiply by the factors instead of the dense matrix:
+   * the factorization and a reader of its factor tensors (factorizedGraph.ts emits the products).
+   */
+  factorization?(name: string): { f: FactorizedTensor; readFactor(factor: string): Promise<Float32Array> } | undefined;
+}
+
+/** Extra things a graph build can do and report (graphGpt2.ts / graphLlama.ts honour them). */
+export interface GraphBuildOptions {
+  /**
+   * Add graph outputs for the residual stream: `residual.<l>` = the [seq, d] tensor entering block l
+   * (l = 0 is the embedding output), and `residual.final` = the input of the final norm.
+   */
+  captureResiduals?: boolean;
+  /** Filled in by the build: multiply-accumulates per token of every weight product (linear layers, head). */
+  stats?: GraphStats;
+}
+
+export interface GraphStats {
+  /** sum over the projections of their MACs per token: dense rows x cols, low-rank k (rows + cols), MPO the chain's. */
+  linearMacsPerToken: number;
+  /** Parameters of the weight products as the graph holds them (factors counted, not the dense matrix). */
+  linearParams: number;
+  /** Projections computed with factors. */
+  factorizedLinears: number;
+  residualOutputs: string[];
+}
+
+export function residualOutputName(layer: number | 'final'): string {
+  return layer === 'final' ? 'residual.final' : `residual.${layer}`;
 }
 
 export interface WeightSourceOptions {
   /** Tensors to use instead of the stored ones (same name and shape), e.g. an ablated matrix. */
   overrides?: ReadonlyMap<string, Float32Array>;
   signal?: AbortSignal;
+  /**
+   * The stored checkpoint whose factorization metadata (tensor_scalpel.factorization) should be
+   * computed with as factors; `ckpt` is then its densified view (factorized.ts), which the
+   * architecture and any non-linear use (an embedding Gather) read.
+   */
+  factorSource?: Checkpoint;
 }
 
 export function checkpointWeights(ckpt: Checkpoint, opts: WeightSourceOptions = {}): WeightSource {
@@ -39,6 +78,25 @@ export function checkpointWeights(ckpt: Checkpoint, opts: WeightSourceOptions = 
       }
       return t.read({ signal: opts.signal });
     },
+    factorization: opts.factorSource ? factorizationLookup(opts.factorSource, opts) : undefined,
+  };
+}
+
+/** The factorization hook of a WeightSource over a stored factorized checkpoint (overrides win: they are dense). */
+function factorizationLookup(src: Checkpoint, opts: WeightSourceOptions): WeightSource['factorization'] {
+  const table = parseFactorizationMetadata(src.metadata, src.path);
+  return (name) => {
+    const f = table.get(name);
+    if (!f || opts.overrides?.has(name)) return undefined;
+    return {
+      f,
+      readFactor: async (factor) => {
+        throwIfAborted(opts.signal);
+        const t = src.get(factor);
+        if (!t) throw new CheckpointError(src.path, `factor of ${name} is described in the metadata but not stored`, { tensor: factor });
+        return t.read({ signal: opts.signal });
+      },
+    };
   };
 }
 
@@ -46,8 +104,29 @@ export function checkpointWeights(ckpt: Checkpoint, opts: WeightSourceOptions = 
 export class TransformerGraph {
   readonly g = new GraphBuilder();
   private readonly loaded = new Set<string>();
+  readonly stats: GraphStats = { linearMacsPerToken: 0, linearParams: 0, factorizedLinears: 0, residualOutputs: [] };
+  private readonly residuals: Array<{ name: string; value: string }> = [];
 
-  constructor(readonly weights: WeightSource) {}
+  constructor(readonly weights: WeightSource, readonly options: GraphBuildOptions = {}) {}
+
+  /** Marks `value` (a [seq, d] residual-stream tensor) as graph output `residual.<layer>` when capturing. */
+  residual(layer: number | 'final', value: string): void {
+    if (!this.options.captureResiduals) return;
+    const name = residualOutputName(layer);
+    this.g.opTo(name, 'Identity', [value]);
+    this.residuals.push({ name, value });
+  }
+
+  /** Graph outputs beyond `logits` (the captured residuals, [seq, d] float). */
+  extraOutputs(dModel: number): IValueInfoProto[] {
+    return this.residuals.map((r) => valueInfo(r.name, OnnxDataType.FLOAT, ['seq', dModel]));
+  }
+
+  /** Copies the build's statistics into the caller's object (GraphBuildOptions.stats). */
+  report(): void {
+    this.stats.residualOutputs = this.residuals.map((r) => r.name);
+    if (this.options.stats) Object.assign(this.options.stats, this.stats);
+  }
 
   /** The initializer of a checkpoint tensor (added once, under the tensor's own name). */
   async weight(name: string): Promise<string> {
@@ -60,6 +139,18 @@ export class TransformerGraph {
 
   /** y = x W^T + b for a [out, in] weight (transB 1), y = x W + b for [in, out] (transB 0). */
   async linear(x: string, weight: string, bias: string | undefined, layout: 'linear' | 'conv1d', hint: string): Promise<string> {
+    const fz = this.weights.factorization?.(weight);
+    if (fz) {
+      const b = bias ? await this.weight(bias) : undefined;
+      const r = await factorizedLinear(this.g, x, weight, fz.f, fz.readFactor, b, layout === 'linear' ? 'cols' : 'rows', hint);
+      this.stats.linearMacsPerToken += r.macsPerToken;
+      this.stats.linearParams += r.params;
+      this.stats.factorizedLinears++;
+      return r.output;
+    }
+    const [rows, cols] = this.weights.shape(weight);
+    this.stats.linearMacsPerToken += rows * cols;
+    if (!this.loaded.has(weight)) this.stats.linearParams += rows * cols;
     const w = await this.weight(weight);
     const inputs = [x, w];
     if (bias) inputs.push(await this.weight(bias));
@@ -110,12 +201,12 @@ export function attention(g: GraphBuilder, q: string, k: string, v: string, mask
 }
 
 /** Final [seq, vocab] -> graph output `logits` [1, seq, vocab]; returns the encoded model. */
-export function finish(g: GraphBuilder, logits2d: string, vocabSize: number, graphName: string, metadata: Record<string, string>): Uint8Array {
+export function finish(g: GraphBuilder, logits2d: string, vocabSize: number, graphName: string, metadata: Record<string, string>, extraOutputs: IValueInfoProto[] = []): Uint8Array {
   g.opTo('logits', 'Unsqueeze', [logits2d, g.int64([0])]);
   return g.encode({
     graphName,
     inputs: [valueInfo('input_ids', OnnxDataType.INT64, [1, 'seq'])],
-    outputs: [valueInfo('logits', OnnxDataType.FLOAT, [1, 'seq', vocabSize])],
+    outputs: [valueInfo('logits', OnnxDataType.FLOAT, [1, 'seq', vocabSize]), ...extraOutputs],
     metadata,
   });
 }

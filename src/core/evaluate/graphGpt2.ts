@@ -8,7 +8,7 @@
  * GELU exact: 0.5 x (1 + erf(x / sqrt 2)); tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
  */
 import type { Gpt2Architecture } from './architecture';
-import { attention, finish, prologue, TransformerGraph, type WeightSource } from './graphCommon';
+import { attention, finish, prologue, TransformerGraph, type GraphBuildOptions, type WeightSource } from './graphCommon';
 import type { GraphBuilder } from './onnxGraph';
 
 function gelu(g: GraphBuilder, x: string, kind: 'erf' | 'tanh', hint: string): string {
@@ -25,8 +25,8 @@ function gelu(g: GraphBuilder, x: string, kind: 'erf' | 'tanh', hint: string): s
 }
 
 /** Builds the ONNX ModelProto bytes of a GPT-2 family checkpoint. */
-export async function buildGpt2Graph(arch: Gpt2Architecture, weights: WeightSource): Promise<Uint8Array> {
-  const tg = new TransformerGraph(weights);
+export async function buildGpt2Graph(arch: Gpt2Architecture, weights: WeightSource, options: GraphBuildOptions = {}): Promise<Uint8Array> {
+  const tg = new TransformerGraph(weights, options);
   const g = tg.g;
   const { ids, seqLen, mask } = prologue(g);
   const n = arch.names;
@@ -37,6 +37,7 @@ export async function buildGpt2Graph(arch: Gpt2Architecture, weights: WeightSour
   for (let l = 0; l < arch.nLayer; l++) {
     const L = n.layers[l];
     const p = `h.${l}`;
+    tg.residual(l, h);
     const a = g.op1('LayerNormalization', [h, await tg.weight(L.ln1[0]), await tg.weight(L.ln1[1])], { axis: -1, epsilon: { float: arch.eps } }, `${p}/ln_1`);
     const qkv = await tg.linear(a, L.qkv[0], L.qkv[1], arch.layout, `${p}/qkv`);
     const [q, k, v] = g.op('Split', [qkv, g.int64([d, d, d])], { axis: 1 }, `${p}/split`, 3);
@@ -49,10 +50,12 @@ export async function buildGpt2Graph(arch: Gpt2Architecture, weights: WeightSour
     const out = await tg.linear(gelu(g, fc, arch.gelu, `${p}/mlp`), L.proj[0], L.proj[1], arch.layout, `${p}/mlp_proj`);
     h = g.op1('Add', [h, out], {}, `${p}/resid_mlp`);
   }
+  tg.residual('final', h);
   const f = g.op1('LayerNormalization', [h, await tg.weight(n.lnf[0]), await tg.weight(n.lnf[1])], { axis: -1, epsilon: { float: arch.eps } }, 'ln_f');
   // The head is [vocab, d] in every layout (lm_head is an nn.Linear, GGUF output too, wte when tied).
   const logits = await tg.linear(f, n.head ?? n.wte, undefined, 'linear', 'head');
+  tg.report();
   return finish(g, logits, arch.vocabSize, 'gpt2', {
     family: 'gpt2', layout: arch.layout, gelu: arch.gelu, n_head: String(arch.nHead), context_length: String(arch.contextLength), tied_head: String(!n.head),
-  });
+  }, tg.extraOutputs(d));
 }

@@ -12,7 +12,7 @@
  * Hugging Face order (rotate_half).
  */
 import type { LlamaArchitecture, RopeOrder } from './architecture';
-import { attention, finish, prologue, TransformerGraph, type WeightSource } from './graphCommon';
+import { attention, finish, prologue, TransformerGraph, type GraphBuildOptions, type WeightSource } from './graphCommon';
 import type { GraphBuilder } from './onnxGraph';
 
 /** Longest sequence the RoPE tables cover; models claiming more are evaluated up to this length. */
@@ -55,8 +55,8 @@ function rope(g: GraphBuilder, x: string, nHeads: number, headDim: number, cos: 
 }
 
 /** Builds the ONNX ModelProto bytes of a Llama family checkpoint. */
-export async function buildLlamaGraph(arch: LlamaArchitecture, weights: WeightSource): Promise<Uint8Array> {
-  const tg = new TransformerGraph(weights);
+export async function buildLlamaGraph(arch: LlamaArchitecture, weights: WeightSource, options: GraphBuildOptions = {}): Promise<Uint8Array> {
+  const tg = new TransformerGraph(weights, options);
   const g = tg.g;
   const { ids, seqLen, mask } = prologue(g);
   const n = arch.names;
@@ -71,6 +71,7 @@ export async function buildLlamaGraph(arch: LlamaArchitecture, weights: WeightSo
   for (let l = 0; l < arch.nLayer; l++) {
     const L = n.layers[l];
     const p = `layers.${l}`;
+    tg.residual(l, h);
     const a = rmsNorm(g, h, await tg.weight(L.attnNorm), eps, `${p}/attn_norm`);
     const q = await tg.linear(a, L.q, L.qBias, 'linear', `${p}/q`);
     const k = await tg.linear(a, L.k, L.kBias, 'linear', `${p}/k`);
@@ -87,10 +88,12 @@ export async function buildLlamaGraph(arch: LlamaArchitecture, weights: WeightSo
     const down = await tg.linear(g.op1('Mul', [silu, up], {}, `${p}/swiglu`), L.down, undefined, 'linear', `${p}/down`);
     h = g.op1('Add', [h, down], {}, `${p}/resid_mlp`);
   }
+  tg.residual('final', h);
   const f = rmsNorm(g, h, await tg.weight(n.norm), eps, 'norm');
   const logits = await tg.linear(f, n.head ?? n.embed, undefined, 'linear', 'head');
+  tg.report();
   return finish(g, logits, arch.vocabSize, 'llama', {
     family: 'llama', rope_order: arch.ropeOrder, n_head: String(arch.nHead), n_kv_head: String(arch.nKvHead),
     context_length: String(positions), tied_head: String(!n.head),
-  });
+  }, tg.extraOutputs(arch.dModel));
 }

@@ -9,6 +9,8 @@ import * as ort from 'onnxruntime-node';
 import { CheckpointError, open, type Checkpoint, type TensorEntry } from '../checkpoint';
 import { detectArchitecture, readSidecarConfig, type ArchitectureOptions, type SidecarConfig, type TransformerArchitecture } from './architecture';
 import { buildGraph } from './graph';
+import type { GraphStats } from './graphCommon';
+import { parseFactorizationMetadata } from '../checkpoint/safetensorsWriter';
 import { densifyFactorized } from './factorized';
 import { loadTokenizer, type Tokenizer } from './tokenizer';
 import { MAX_ROPE_POSITIONS } from './graphLlama';
@@ -18,6 +20,16 @@ export interface LoadModelOptions extends ArchitectureOptions {
   vocabPath?: string;
   /** Edited tensors to put in place of the stored ones (graph-built models only). */
   overrides?: ReadonlyMap<string, Float32Array>;
+  /**
+   * Add the residual stream as graph outputs (`residual.<l>`, `residual.final`; graph-built models
+   * only), read with `LanguageModel.run` (activations.ts).
+   */
+  captureResiduals?: boolean;
+  /**
+   * Factorized checkpoints (tensor_scalpel.factorization metadata): false (default) computes with the
+   * factors (factorizedGraph.ts); true contracts them back to dense matrices first.
+   */
+  densify?: boolean;
   /** onnxruntime intra-op threads (default 1: these models are tiny, and the machine is shared). */
   threads?: number;
   signal?: AbortSignal;
@@ -37,7 +49,11 @@ export interface LanguageModel {
   readonly tokenizerError?: Error;
   /** Size of the ONNX model bytes we built (graph models). */
   readonly graphBytes?: number;
+  /** What the built graph computes per token and holds (graph models). */
+  readonly graphStats?: GraphStats;
   logits(ids: readonly number[]): Promise<Float32Array>;
+  /** Runs the graph and returns the named outputs' values (e.g. `residual.3`), row-major. */
+  run?(ids: readonly number[], outputs: readonly string[]): Promise<Record<string, Float32Array>>;
   close(): Promise<void>;
 }
 
@@ -66,9 +82,31 @@ class OrtLanguageModel implements LanguageModel {
     readonly tokenizerError: Error | undefined,
     readonly architecture?: TransformerArchitecture,
     readonly graphBytes?: number,
+    readonly graphStats?: GraphStats,
   ) {}
 
   async logits(ids: readonly number[]): Promise<Float32Array> {
+    const n = ids.length;
+    const t = (await this.session.run(this.feeds(ids), [this.outputName]))[this.outputName];
+    const expected = n * this.vocabSize;
+    if (t.type !== 'float32' || t.size !== expected) throw new Error(`${this.path}: output ${this.outputName} has ${t.size} ${t.type} values, expected ${expected} float32 ([1, ${n}, ${this.vocabSize}])`);
+    return t.data as Float32Array;
+  }
+
+  async run(ids: readonly number[], outputs: readonly string[]): Promise<Record<string, Float32Array>> {
+    for (const o of outputs) {
+      if (!this.session.outputNames.includes(o)) throw new RangeError(`${path.basename(this.path)}: the graph has no output ${o} (outputs: ${this.session.outputNames.join(', ')}); residuals need loadModel(..., { captureResiduals: true })`);
+    }
+    const res = await this.session.run(this.feeds(ids), [...outputs]);
+    const out: Record<string, Float32Array> = {};
+    for (const o of outputs) {
+      if (res[o].type !== 'float32') throw new Error(`${this.path}: output ${o} is ${res[o].type}, expected float32`);
+      out[o] = res[o].data as Float32Array;
+    }
+    return out;
+  }
+
+  private feeds(ids: readonly number[]): Record<string, ort.Tensor> {
     const n = ids.length;
     if (n === 0) throw new RangeError('logits: empty input');
     if (n > this.contextLength) throw new RangeError(`logits: ${n} tokens exceed the context length ${this.contextLength} of ${path.basename(this.path)}`);
@@ -84,11 +122,7 @@ class OrtLanguageModel implements LanguageModel {
       for (let i = 0; i < n; i++) v[i] = extra === 'attention_mask' ? 1n : BigInt(i);
       feeds[extra] = new ort.Tensor('int64', v, [1, n]);
     }
-    const out = await this.session.run(feeds, [this.outputName]);
-    const t = out[this.outputName];
-    const expected = n * this.vocabSize;
-    if (t.type !== 'float32' || t.size !== expected) throw new Error(`${this.path}: output ${this.outputName} has ${t.size} ${t.type} values, expected ${expected} float32 ([1, ${n}, ${this.vocabSize}])`);
-    return t.data as Float32Array;
+    return feeds;
   }
 
   async close(): Promise<void> {
@@ -122,12 +156,14 @@ export async function loadModel(modelPath: string, opts: LoadModelOptions = {}):
     }
     if (ckpt.format === 'onnx') return await loadOnnxAsIs(abs, ckpt, sidecar, tokenizer, tokenizerError, opts);
     const arch = detectArchitecture(ckpt, sidecar, opts);
-    const bytes = await buildGraph(ckpt, arch, { overrides: opts.overrides, signal: opts.signal });
+    const stats = {} as GraphStats;
+    const factorSource = !opts.densify && parseFactorizationMetadata(raw.metadata, raw.path).size > 0 ? raw : undefined;
+    const bytes = await buildGraph(ckpt, arch, { overrides: opts.overrides, signal: opts.signal, factorSource, captureResiduals: opts.captureResiduals, stats });
     const session = await ort.InferenceSession.create(bytes, sessionOptions(opts.threads));
     const ctx = arch.family === 'llama' ? Math.min(arch.contextLength, MAX_ROPE_POSITIONS) : arch.contextLength;
     if (tokenizer && tokenizer.vocabSize > arch.vocabSize) tokenizerError = mismatch(abs, tokenizer, arch.vocabSize);
     return new OrtLanguageModel(abs, 'graph', session, 'input_ids', 'logits', [], arch.vocabSize, ctx, arch.contextSource,
-      tokenizerError ? undefined : tokenizer, tokenizerError, arch, bytes.byteLength);
+      tokenizerError ? undefined : tokenizer, tokenizerError, arch, bytes.byteLength, stats);
   } finally {
     await ckpt.close();
   }

@@ -10,9 +10,12 @@
  * Storage: our matrices are row-major; a row-major m x n matrix is the column-major n x m matrix
  * A^T, so every call is set up on the transpose (singular values are the same; SVD factors swap).
  *
- * Threads: OpenBLAS's own pool size is set with `openblas_set_num_threads` when the symbol exists
- * (default: os.availableParallelism(); the jobs layer may pass fewer when several workers run
- * LAPACK at once, since each call would otherwise start a full-size pool and oversubscribe).
+ * Threads: OpenBLAS's own pool size is set with `openblas_set_num_threads` when the symbol exists:
+ * 1 thread for calls below ~2^20 multiply-adds (pool wake-up and spin-waiting cost more than they
+ * save there), else `threads` (default os.availableParallelism()). The jobs layer should pass
+ * threads = cores / workers when several workers run LAPACK at once: OpenBLAS's pool is
+ * process-wide and spin-waits, so oversubscription is very costly. OPENBLAS_NUM_THREADS in the
+ * environment only sets the initial value; we override it per call.
  * Calls are synchronous: they block the calling thread, which is why analysis runs in
  * worker_threads. Cancellation is checked between blocks (Gram chunks, sketch iterations), never
  * inside one LAPACK call.
@@ -138,13 +141,14 @@ function checkSize(n: number, what: string): void {
   if (n > 2147483647) throw new RangeError(`${what}: ${n} exceeds the 32-bit LAPACK index range`);
 }
 
+/** OpenBLAS's pool size is process-wide (per loaded library): remember the last value we set. */
+let openblasThreads = -1;
+
 export class NativeBackend implements LinalgBackend {
   readonly name = 'native' as const;
   readonly description: string;
   readonly threads: number;
   private readonly l: Lapack;
-
-  private currentThreads = -1;
 
   constructor(lapack: Lapack, threads = availableParallelism()) {
     this.l = lapack;
@@ -159,9 +163,9 @@ export class NativeBackend implements LinalgBackend {
    */
   private threadsFor(work: number): void {
     const want = work < 1 << 20 ? 1 : this.threads;
-    if (want !== this.currentThreads && this.l.setThreads) {
+    if (want !== openblasThreads && this.l.setThreads) {
       this.l.setThreads(want);
-      this.currentThreads = want;
+      openblasThreads = want;
     }
   }
 

@@ -17,7 +17,7 @@ import { parseFactorizationMetadata, reconstructFactorized } from '../../../src/
 import { getLinalgBackend, type LinalgBackend } from '../../../src/core/linalg';
 import { lowRankFactors } from '../../../src/core/analysis/lowrank';
 import { decomposeMpo, reconstructMpo, type MpoDecomposition } from '../../../src/core/analysis/mpo';
-import { PICO, tempDir, runModel, tokenIds, maxAbsDiff, onnxChecker, matmul64, pseudoRandom } from './onnxWriterTestUtil';
+import { PICO, STORIES, tempDir, runModel, tokenIds, maxAbsDiff, onnxChecker, matmul64, pseudoRandom } from './onnxWriterTestUtil';
 
 let backend: LinalgBackend;
 let dir: string;
@@ -306,4 +306,43 @@ test('mpoContractionMacs: the two site orders of a 2-site MPO, worked by hand', 
   assert.equal(mpoContractionMacs([8, 16], [16, 32], [25], 'rows', 'right-to-left'), 204800);
   // Both exceed the dense 128 x 512 = 65,536 MACs: few parameters do not mean few FLOPs.
   assert.equal(mpoContractionMacs([8, 16], [16, 32], [4], 'rows', 'left-to-right'), 16 * 8 * 16 * 4 + 16 * 4 * 16 * 32);
+});
+
+test('stories260K.onnx (Transpose(W) -> MatMul): every projection low-rank at full rank, one MPO; logits within 1e-3', async (t) => {
+  const c = await openOnnx(STORIES);
+  const replacements = new Map<string, OnnxReplacement>();
+  let qProj: { name: string; data: Float32Array } | undefined;
+  try {
+    for (const tensor of c.tensors) {
+      if (!/__(q|k|v|o|gate|up|down)_proj__weight$/.test(tensor.name)) continue;
+      const [m, n] = tensor.shape;
+      const w = await tensor.read();
+      const f = await lowRankFactors({ rows: m, cols: n, data: w }, Math.min(m, n), backend);
+      replacements.set(tensor.name, { kind: 'lowrank', a: f.A.data, b: f.B.data });
+      if (tensor.name === 'model__layers__1__self_attn__q_proj__weight') qProj = { name: tensor.name, data: w };
+    }
+  } finally { await c.close(); }
+  assert.equal(replacements.size, 35);
+  const out = path.join(dir, 'stories_lowrank_full.onnx');
+  const res = await writeOnnx(STORIES, out, { replacements });
+  for (const r of res.replacements) {
+    assert.equal(r.keptOriginal, false, r.name);
+    assert.deepEqual(r.consumers.map((x) => [x.opType, x.rewritten]), [['Transpose', true]]);
+  }
+  const before = countOps(STORIES), afterOps = countOps(out);
+  assert.equal(afterOps.MatMul, before.MatMul + 35, 'x @ W^T became (x @ b^T) @ a^T');
+  assert.equal(res.nodes.after, res.nodes.before + 35 * 2 /* constant factor transposes */ - 35 /* Transpose(W) */ + 35 /* second MatMul */);
+  const ids = { input_ids: tokenIds(40, 512) };
+  const l0 = await runModel(STORIES, ids, 'logits');
+  const d = maxAbsDiff(l0.data, (await runModel(out, ids, 'logits')).data);
+  assert.ok(d < 1e-3, `full-rank logits differ by ${d}`);
+  check(t, out);
+
+  // q_proj [64, 64] as an MPO (o = (8, 8), i = (8, 8)) at full bond dimension, contracted over W's columns.
+  const m = await decomposeMpo(qProj!.data, 64, 64, { backend, outFactors: [8, 8], inFactors: [8, 8], spectra: 'sweep' });
+  const outM = path.join(dir, 'stories_mpo_q1.onnx');
+  const resM = await writeOnnx(STORIES, outM, { replacements: { [qProj!.name]: mpoReplacement(m) } });
+  assert.equal(resM.replacements[0].keptOriginal, false);
+  const dM = maxAbsDiff(l0.data, (await runModel(outM, ids, 'logits')).data);
+  assert.ok(dM < 1e-3, `full-bond MPO logits differ by ${dM}`);
 });

@@ -15,10 +15,20 @@ export interface WasmWorkspace {
   sub(d: number, a: number, b: number, n: number): void;
 }
 
-let compiled: WebAssembly.Module | null | undefined;
+/** The part of the WebAssembly JS API we use (the project's lib settings carry no DOM/wasm types). */
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+  Memory: new (descriptor: { initial: number }) => { buffer: ArrayBuffer };
+}
+const WebAssembly = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-function module(): WebAssembly.Module | null {
+let compiled: object | null | undefined;
+
+function module(): object | null {
   if (compiled !== undefined) return compiled;
+  if (!WebAssembly) return (compiled = null);
   try {
     const bytes = Buffer.from(KERNELS_WASM_BASE64, 'base64');
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
@@ -32,13 +42,13 @@ function module(): WebAssembly.Module | null {
 export function wasmWorkspace(doubles: number): WasmWorkspace | undefined {
   if (process.env['TENSOR_SCALPEL_NO_WASM']) return undefined;
   const mod = module();
-  if (!mod) return undefined;
+  if (!mod || !WebAssembly) return undefined;
   const pages = Math.ceil((doubles * 8) / 65536) + 1;
   if (pages > 65536) return undefined; // wasm32: 4 GiB at most
   try {
     const memory = new WebAssembly.Memory({ initial: pages });
     const inst = new WebAssembly.Instance(mod, { env: { __linear_memory: memory } });
-    const ex = inst.exports as { gemv: (...a: number[]) => void; sub: (...a: number[]) => void };
+    const ex = inst.exports as unknown as { gemv: (...a: number[]) => void; sub: (...a: number[]) => void };
     return {
       f64: new Float64Array(memory.buffer),
       gemv: (t, ld, v, y, r0, r1, c0, c1) => ex.gemv(t * 8, ld, v * 8, y * 8, r0, r1, c0, c1),
