@@ -70,7 +70,7 @@ try {
       'node_modules/@vscode/vsce/vsce', 'package',
       '--target', target, '--ignoreFile', ignoreFile, '--out', out,
       // The project has no public repository or licence file yet; vsce would otherwise stop to ask.
-      '--allow-missing-repository', '--skip-license',
+      '--allow-missing-repository',
     ]);
     console.log(`package: wrote ${out}`);
   }

@@ -53,5 +53,7 @@ export async function main(argv: string[], io?: Partial<CliIO>): Promise<number>
 const isMain = typeof require !== 'undefined' && require.main === module;
 if (isMain) {
   process.on('SIGINT', () => process.exit(130));
+  // `tensor-scalpel inspect big.gguf | head` closes the pipe early: that is not an error.
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
   main(process.argv.slice(2)).then((code) => { process.exitCode = code; });
 }

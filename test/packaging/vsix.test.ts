@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import * as path from 'node:path';
 import { unzipSync, strFromU8 } from 'fflate';
 
@@ -49,6 +49,12 @@ test('linux-x64 .vsix holds the runtime files and nothing else', { timeout: 200_
     'extension/node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node',
   ];
   for (const m of must) assert.ok(names.includes(m), `missing ${m}`);
+  // Everything under media/sample ships (the sample model, its NOTICE, and what features add beside it).
+  for (const f of readdirSync(path.join(root, 'media', 'sample'), { recursive: true, withFileTypes: true })) {
+    if (!f.isFile()) continue;
+    const rel = path.relative(root, path.join(f.parentPath ?? (f as unknown as { path: string }).path, f.name)).split(path.sep).join('/');
+    assert.ok(names.includes(`extension/${rel}`), `missing ${rel}`);
+  }
 
   const forbidden: Array<[RegExp, string]> = [
     [/^extension\/src\//, 'sources'],

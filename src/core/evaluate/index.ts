@@ -15,3 +15,9 @@ export { scoreText, compareModels, scoringWindows, type TextMetrics, type Compar
 export { evaluateModel, type EvaluateOptions, type EvaluationReport, type EvaluationSample } from './evaluate';
 export { SAMPLE_SHAKESPEARE, SAMPLE_STORY, sampleTextFor } from './sampleText';
 export { densifyFactorized } from './factorized';
+export { residualOutputName, type GraphBuildOptions, type GraphStats } from './graphCommon';
+export { captureResiduals, readPromptFile, promptIds, residualOutputs, type ResidualCapture, type Pooling } from './activations';
+export { differenceInMeans, directionsBetween, writeDirection, type DirectionSet, type LayerDirection } from './directions';
+export { factorizedLinear, mpoChainMacs, factorizationParams } from './factorizedGraph';
+export { runScalpelDemo, type ScalpelDemoOptions, type ScalpelDemoReport } from './scalpelDemo';
+export { compressionTable, blockMatrices, type CompressionTable, type CompressionRow, type CompressionTableOptions } from './compressionTable';

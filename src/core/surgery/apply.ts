@@ -321,9 +321,12 @@ async function compress(name: string, box: { w?: Float32Array }, rows: number, c
     if (e instanceof FactorisationError) throw new CheckpointError('(recipe)', `${c.source}: ${e.message}`, { tensor: name });
     throw e;
   }
+  // The input's buffer is ours (a fresh read) and no longer needed: the reconstruction reuses it,
+  // so a dense output costs no second full-size array.
+  const reuse = w;
   box.w = undefined;
   w = undefined as unknown as Float32Array;
-  const dense = wantDense ? await reconstructMpoChunked(mpo, backend, signal) : undefined;
+  const dense = wantDense ? await reconstructMpoChunked(mpo, backend, signal, reuse) : undefined;
   return {
     dense, factors: mpo.cores.map((k) => k.data),
     factorization: mpoFactorization(name, rows, cols, mpo.outFactors, mpo.inFactors, mpo.bondDimensions),

@@ -23,10 +23,13 @@ export async function reconstructMpoChunked(
   mpo: { cores: MpoCore[]; rows: number; cols: number; outFactors: number[]; inFactors: number[] },
   backend: LinalgBackend,
   signal?: AbortSignal,
+  /** Write into this array (rows * cols, e.g. the decomposed input's own buffer, no longer needed) instead of a new one. */
+  out?: Float32Array,
 ): Promise<Float32Array> {
   const { cores, rows, cols, outFactors, inFactors } = mpo;
   const n = cores.length;
-  const w = new Float32Array(rows * cols);
+  if (out && out.length !== rows * cols) throw new RangeError(`output array has ${out.length} elements, the matrix ${rows} x ${cols}`);
+  const w = out ?? new Float32Array(rows * cols);
   const o1 = outFactors[0], i1 = inFactors[0];
   const d1 = o1 * i1;
   const chi1 = cores[0].shape[3];

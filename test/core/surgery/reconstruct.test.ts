@@ -24,6 +24,10 @@ test('chunked MPO reconstruction equals reconstructMpo: 1-4 sites, explicit fact
       let maxDiff = 0, maxAbs = 0;
       for (let i = 0; i < a.length; i++) { maxDiff = Math.max(maxDiff, Math.abs(a[i] - b[i])); maxAbs = Math.max(maxAbs, Math.abs(a[i])); }
       assert.equal(b.length, c.rows * c.cols);
+      // Into a given array (the engine reuses the input's buffer): every element is written.
+      const into = new Float32Array(c.rows * c.cols).fill(NaN);
+      assert.equal(await reconstructMpoChunked(mpo, backend, undefined, into), into);
+      assert.deepEqual(into, b);
       assert.ok(maxDiff <= 1e-5 * maxAbs, `${c.rows}x${c.cols} ${JSON.stringify(c.opts)}: max diff ${maxDiff} (padding ${JSON.stringify(mpo.plan.padding)})`);
     }
   } finally { await backend.dispose(); }
