@@ -6,9 +6,11 @@ import { spectraCommand } from './commands/spectra';
 import { mpoCommand } from './commands/mpo';
 import { evalCommand } from './commands/eval';
 import { generateCommand } from './commands/generate';
+import { directionCommand } from './commands/direction';
+import { compressionTableCommand } from './commands/table';
 
 /** Every subcommand of `tensor-scalpel`; later features add theirs here. */
-export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand];
+export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand, directionCommand, compressionTableCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
