@@ -5,6 +5,7 @@
  *   npx tsx bench/spectra.bench.ts            # GPT-2-small and Llama-8B shapes (long: ~15-30 min)
  *   npx tsx bench/spectra.bench.ts --quick    # GPT-2-small shapes only
  *   npx tsx bench/spectra.bench.ts --runs 5   # more timed runs of our backends
+ *   npx tsx bench/spectra.bench.ts --shapes 4096x4096,1024x4096 --no-randomized
  *
  * Every matrix is seeded Gaussian float32, generated here and handed to python through a temporary
  * .npy file (removed afterwards). The peer is `scipy.linalg.svd(W, compute_uv=False,
@@ -27,6 +28,12 @@ import { join } from 'node:path';
 import { getLinalgBackend, GaussianRng, type LinalgBackend, type Matrix } from '../src/core/linalg/index';
 
 const QUICK = process.argv.includes('--quick');
+const NO_RANDOMIZED = QUICK || process.argv.includes('--no-randomized');
+const shapesArg = process.argv.indexOf('--shapes');
+/** --shapes 4096x4096,1024x4096 : only these shapes. */
+const SHAPES: Array<[number, number]> | undefined = shapesArg >= 0
+  ? process.argv[shapesArg + 1]!.split(',').map((x) => x.split('x').map(Number) as [number, number])
+  : undefined;
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 3;
 const PYTHON = '/usr/bin/python3';
@@ -116,7 +123,7 @@ async function main(): Promise<void> {
   let versions = '';
   const t0 = Date.now();
   try {
-    const shapes = QUICK ? GPT2 : [...GPT2, ...LLAMA];
+    const shapes = SHAPES ?? (QUICK ? GPT2 : [...GPT2, ...LLAMA]);
     for (const [m, n] of shapes) {
       const big = m * n > 4e6;
       const a: Matrix = { rows: m, cols: n, data: new GaussianRng(m * 100003 + n).fill(new Float32Array(m * n)) };
@@ -135,7 +142,7 @@ async function main(): Promise<void> {
       console.error(rows[rows.length - 1]);
     }
     let randRows: string[] = [];
-    if (!QUICK) {
+    if (!NO_RANDOMIZED) {
       const k = 64;
       const a: Matrix = { rows: 4096, cols: 4096, data: new GaussianRng(4096 * 100003 + 4096).fill(new Float32Array(4096 * 4096)) };
       const npy = join(dir, 'w.npy');

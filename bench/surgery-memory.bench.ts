@@ -17,6 +17,22 @@
  * - reports wall time, peak RSS, peak RSS / largest tensor, PASS when < 3; removes the files
  *   (also on Ctrl-C) unless --keep.
  * Not part of `npm test` (minutes of work, 2 GiB of disk per run).
+ *
+ * Measured 2026-11-23 on the shared 2-core VM (native OpenBLAS backend, Node 20), input 8 x [4096, 16384]
+ * F32 = 2048 MiB, largest tensor 256 MiB; "baseline" = a child that loads the modules, the linalg
+ * backend and opens the file (280 MiB, most of it OpenBLAS / onnxruntime start-up):
+ *
+ * | recipe            | output     | wall time | peak RSS | peak / largest | target |      |
+ * | ----------------- | ---------- | --------- | -------- | -------------- | ------ | ---- |
+ * | mpo chi 32        | dense      | 48.7 s    | 741 MiB  | 2.89x          | < 3x   | PASS |
+ * | mpo chi 32        | factorized | 23.3 s    | 702 MiB  | 2.74x          | < 3x   | PASS |
+ * | svd rank 64       | dense      | 34.5 s    | 607 MiB  | 2.37x          | < 3x   | PASS |
+ *
+ * Before the engine reused the input's buffer for the dense reconstruction (a new 256 MiB array per
+ * tensor, plus analysis/mpo.ts reconstructMpo's two full-size intermediates): mpo dense 821 MiB (3.21x,
+ * FAIL), svd dense 773 MiB (3.02x). What remains for the MPO is the input W and decomposeMpo's
+ * permuted copy P (2 x 256 MiB) plus the process baseline; an in-place permutation in analysis/mpo.ts
+ * would be the next saving.
  */
 import * as path from 'node:path';
 import * as os from 'node:os';

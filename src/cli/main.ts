@@ -8,9 +8,15 @@ import { evalCommand } from './commands/eval';
 import { generateCommand } from './commands/generate';
 import { directionCommand } from './commands/direction';
 import { compressionTableCommand } from './commands/table';
+import { compressCommand } from './commands/compress';
+import { ablateCommand } from './commands/ablate';
+import { injectCommand } from './commands/inject';
+import { applyCommand } from './commands/apply';
 
 /** Every subcommand of `tensor-scalpel`; later features add theirs here. */
-export const COMMANDS: CliCommand[] = [inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand, directionCommand, compressionTableCommand];
+export const COMMANDS: CliCommand[] = [
+  inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand,
+  compressCommand, ablateCommand, injectCommand, applyCommand, directionCommand, compressionTableCommand];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -6,6 +6,15 @@ import { log, logError } from './log';
 import type { ModelStore } from './modelStore';
 import type { ModelTreeProvider } from './modelTree';
 import { webviewHtml, webviewOptions } from './webviewHtml';
+import { mapMetrics, type AnalysisService } from './analysis';
+import { saveExport } from './panelHost';
+
+/** What the model map tab asks the rest of the extension to do. */
+export interface MapActions {
+  openSpectrum(uri: vscode.Uri, name: string, add: boolean): Promise<void>;
+  openCompress(uri: vscode.Uri, name?: string): Promise<void>;
+  openAblate(uri: vscode.Uri, name?: string): Promise<void>;
+}
 
 /** View types of the overview editor (package.json contributes.customEditors). */
 export const OVERVIEW_VIEW_TYPE = 'tensorScalpel.checkpoint';
@@ -21,6 +30,8 @@ interface Panel {
   nextId: number;
   /** A tensor to highlight as soon as the webview is ready. */
   pendingHighlight?: string;
+  /** Show the model map tab as soon as the webview is ready. */
+  pendingMap?: boolean;
 }
 
 /**
@@ -31,6 +42,35 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
   private readonly panels = new Set<Panel>();
   private activePanel: Panel | undefined;
   private readonly subs: vscode.Disposable[] = [];
+  private analysis: AnalysisService | undefined;
+  private actions: MapActions | undefined;
+
+  /** Connects the model map tab to the analysis service (scan results stream to every open overview). */
+  attachAnalysis(analysis: AnalysisService, actions: MapActions): void {
+    this.analysis = analysis;
+    this.actions = actions;
+    this.subs.push(analysis.onDidChangeScan((e) => {
+      for (const p of this.panels) {
+        if (!p.ready || p.document.uri.fsPath !== e.path) continue;
+        this.post(p, { type: 'mapResult', status: e.status, ...(e.tensor ? { tensor: mapMetrics(e.tensor) } : {}) });
+      }
+    }));
+  }
+
+  /** Brings the model map tab of the overview of `uri` to the front. */
+  showMap(uri: vscode.Uri): void {
+    for (const p of this.panels) {
+      if (p.document.uri.toString() !== uri.toString()) continue;
+      if (p.ready) this.post(p, { type: 'showMap' });
+      else p.pendingMap = true;
+    }
+  }
+
+  private postMap(p: Panel): void {
+    if (!this.analysis || !p.ready) return;
+    const file = p.document.uri.fsPath;
+    this.post(p, { type: 'mapState', status: this.analysis.status(file), tensors: this.analysis.results(file).map(mapMetrics) });
+  }
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -127,6 +167,11 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
       case 'ready':
         p.ready = true;
         this.postState(p, m.messageId);
+        this.postMap(p);
+        if (p.pendingMap) {
+          this.post(p, { type: 'showMap' });
+          p.pendingMap = false;
+        }
         if (p.pendingHighlight) {
           this.post(p, { type: 'highlightTensor', name: p.pendingHighlight });
           p.pendingHighlight = undefined;
@@ -149,6 +194,29 @@ export class CheckpointEditorProvider implements vscode.CustomReadonlyEditorProv
           this.post(p, { type: 'ack', ok: false, error: logError('reveal tensor', e), inReplyTo: m.messageId });
         }
         return;
+      case 'startScan':
+        if (this.analysis) {
+          void this.analysis.startScan(p.document.uri.fsPath);
+          this.postMap(p);
+        }
+        return;
+      case 'cancelScan':
+        this.analysis?.cancelScan(p.document.uri.fsPath);
+        return;
+      case 'openSpectrum':
+        await this.actions?.openSpectrum(p.document.uri, m.name, m.add === true);
+        return;
+      case 'openCompress':
+        await this.actions?.openCompress(p.document.uri, m.name);
+        return;
+      case 'openAblate':
+        await this.actions?.openAblate(p.document.uri, m.name);
+        return;
+      case 'saveExport': {
+        const saved = await saveExport(path.dirname(p.document.uri.fsPath), m.suggestedName, m.format, m.text, m.base64).catch((e) => { logError('export', e); return undefined; });
+        this.post(p, { type: 'ack', ok: saved !== undefined, inReplyTo: m.messageId });
+        return;
+      }
       default: {
         const unknown: never = m;
         log().warn(`overview sent an unknown message: ${JSON.stringify(unknown).slice(0, 200)}`);

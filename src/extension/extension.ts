@@ -6,6 +6,9 @@ import { readSummary } from './loader';
 import { createLog, logError } from './log';
 import { ModelStore } from './modelStore';
 import { ModelTreeProvider, VIEW_ID } from './modelTree';
+import { AnalysisService } from './analysis';
+import { AblateView, CompressView, SpectrumView } from './views';
+import { registerViewCommands } from './viewCommands';
 
 /** What activate() hands to other parts of the extension (and to in-host tests). */
 export interface TensorScalpelApi {
@@ -13,6 +16,8 @@ export interface TensorScalpelApi {
   tree: ModelTreeProvider;
   editors: CheckpointEditorProvider;
   treeView: vscode.TreeView<import('./modelTree').ModelTreeNode>;
+  analysis: AnalysisService;
+  spectra: SpectrumView;
 }
 
 export function activate(context: vscode.ExtensionContext): TensorScalpelApi {
@@ -37,6 +42,16 @@ export function activate(context: vscode.ExtensionContext): TensorScalpelApi {
 
   const editors = CheckpointEditorProvider.register(context, store, tree);
   registerCommands({ context, store, tree, editors });
+  // One worker pool and linalg backend for every analysis view; disposed with the extension.
+  const analysis = new AnalysisService(context);
+  context.subscriptions.push(analysis);
+  const spectra = new SpectrumView(context, analysis);
+  editors.attachAnalysis(analysis, {
+    openSpectrum: (uri, name, add) => spectra.show(uri.fsPath, name, add),
+    openCompress: async (uri, name) => { CompressView.show(context, analysis, uri.fsPath, name); },
+    openAblate: async (uri, name) => { AblateView.show(context, analysis, uri.fsPath, name); },
+  });
+  registerViewCommands({ context, store, editors, analysis, spectra });
 
   // Bring back the models listed last time; one that no longer opens is dropped (and logged).
   void (async () => {
@@ -51,7 +66,7 @@ export function activate(context: vscode.ExtensionContext): TensorScalpelApi {
     store.prune();
   })();
 
-  return { store, tree, editors, treeView };
+  return { store, tree, editors, treeView, analysis, spectra };
 }
 
 export function deactivate(): void {

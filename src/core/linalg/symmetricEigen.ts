@@ -83,17 +83,25 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
   const nbDefault = opts.blockSize ?? 32;
   const matVecMin = opts.matVecMin ?? 1024;
   // The trailing matrix, kept compact (N x N, N = n - c) so it can be handed to a GEMM/GEMV as is.
-  // With WebAssembly it lives in the kernels' linear memory: [t: n^2][v: n][y: n][scratch: n].
-  const ws = opts.wasm === false || n < 64 ? undefined : wasmWorkspace(n * n + 3 * n);
+  // With WebAssembly everything the panel touches lives in the kernels' linear memory:
+  // [t: n^2][v: n][y: n][scratch: n][V, W: n*nb each (row-major, ld nb)][Vt, Wt: nb*n each
+  // (ld N, so V^T x is a row-wise gemv too)][x1, x2: nb][tmp1, tmp2: n].
+  const nbMax = Math.max(1, Math.min(nbDefault, n));
   const vAt = n * n, yAt = n * n + n, scratchAt = n * n + 2 * n;
+  const VAt = n * n + 3 * n, WAt = VAt + n * nbMax, VtAt = WAt + n * nbMax, WtAt = VtAt + n * nbMax;
+  const x1At = WtAt + n * nbMax, x2At = x1At + nbMax, tmp1At = x2At + nbMax, tmp2At = tmp1At + n;
+  const ws = opts.wasm === false || n < 64 ? undefined : wasmWorkspace(tmp2At + n);
   let t: Float64Array;
   if (ws) { t = ws.f64.subarray(0, n * n); t.set(a.subarray(0, n * n)); } else t = Float64Array.from(a);
   let N = n;
   let c = 0;
   while (c < n) {
     const nb = Math.min(nbDefault, N);
-    const V = new Float64Array(N * nb); // row r, column p at r * nb + p
-    const W = new Float64Array(N * nb);
+    // Row r, column p at r * nb + p.
+    const V = ws ? ws.f64.subarray(VAt, VAt + N * nb).fill(0) : new Float64Array(N * nb);
+    const W = ws ? ws.f64.subarray(WAt, WAt + N * nb).fill(0) : new Float64Array(N * nb);
+    if (ws) { ws.f64.fill(0, VtAt, VtAt + nb * N); ws.f64.fill(0, WtAt, WtAt + nb * N); }
+    const f = ws?.f64;
     const col = new Float64Array(N);
     const vtw = new Float64Array(nb);
     const wtv = new Float64Array(nb);
@@ -101,10 +109,17 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
       const j = c + i;
       // Column i of the trailing matrix, brought up to date with this panel's earlier reflectors:
       // a <- a - V W[i,:]^T - W V[i,:]^T  (rows i..N-1).
-      for (let r = i; r < N; r++) {
-        let s = t[i * N + r]!;
-        for (let p = 0; p < i; p++) s -= V[r * nb + p]! * W[i * nb + p]! + W[r * nb + p]! * V[i * nb + p]!;
-        col[r] = s;
+      if (ws && f && i > 0) {
+        for (let p = 0; p < i; p++) { f[x1At + p] = W[i * nb + p]!; f[x2At + p] = V[i * nb + p]!; }
+        ws.gemv(VAt, nb, x1At, tmp1At, i, N, 0, i);
+        ws.gemv(WAt, nb, x2At, tmp2At, i, N, 0, i);
+        for (let r = i; r < N; r++) col[r] = t[i * N + r]! - f[tmp1At + r]! - f[tmp2At + r]!;
+      } else {
+        for (let r = i; r < N; r++) {
+          let s = t[i * N + r]!;
+          for (let p = 0; p < i; p++) s -= V[r * nb + p]! * W[i * nb + p]! + W[r * nb + p]! * V[i * nb + p]!;
+          col[r] = s;
+        }
       }
       d[j] = col[i]!;
       if (j >= n - 1) break;
@@ -115,6 +130,7 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
       if (keep) vAll[j] = col.slice(i + 1, N);
       if (tau === 0) continue; // V, W columns stay zero: H = I.
       for (let r = i + 1; r < N; r++) V[r * nb + i] = col[r]!;
+      if (f) f.set(col.subarray(i + 1, N), VtAt + i * N + i + 1);
       // y = A22 v with the panel-start trailing matrix, then the panel's own corrections:
       // y <- y - V (W^T v) - W (V^T v).
       let y: Float64Array;
@@ -137,22 +153,36 @@ export async function tridiagonalize(a: Float64Array, n: number, opts: Tridiagon
           y[r] = s0 + s1;
         }
       }
-      vtw.fill(0); wtv.fill(0);
-      for (let r = i + 1; r < N; r++) {
-        const vr = col[r]!;
-        for (let p = 0; p < i; p++) { wtv[p] += W[r * nb + p]! * vr; vtw[p] += V[r * nb + p]! * vr; }
-      }
       // w = tau (y - corrections);  w <- w - (tau/2)(w.v) v   so that  H A22 H = A22 - v w^T - w v^T.
       let wv = 0;
-      for (let r = i + 1; r < N; r++) {
-        let s = y[r]!;
-        for (let p = 0; p < i; p++) s -= V[r * nb + p]! * wtv[p]! + W[r * nb + p]! * vtw[p]!;
-        s *= tau;
-        W[r * nb + i] = s;
-        wv += s * col[r]!;
+      if (ws && f) {
+        // wtv = W^T v, vtw = V^T v (rows of Wt/Vt against v), then V wtv + W vtw, all gemv.
+        ws.gemv(WtAt, N, vAt, x1At, 0, i, i + 1, N);
+        ws.gemv(VtAt, N, vAt, x2At, 0, i, i + 1, N);
+        ws.gemv(VAt, nb, x1At, tmp1At, i + 1, N, 0, i);
+        ws.gemv(WAt, nb, x2At, tmp2At, i + 1, N, 0, i);
+        for (let r = i + 1; r < N; r++) {
+          const s = tau * (y[r]! - f[tmp1At + r]! - f[tmp2At + r]!);
+          W[r * nb + i] = s;
+          wv += s * col[r]!;
+        }
+      } else {
+        vtw.fill(0); wtv.fill(0);
+        for (let r = i + 1; r < N; r++) {
+          const vr = col[r]!;
+          for (let p = 0; p < i; p++) { wtv[p] += W[r * nb + p]! * vr; vtw[p] += V[r * nb + p]! * vr; }
+        }
+        for (let r = i + 1; r < N; r++) {
+          let s = y[r]!;
+          for (let p = 0; p < i; p++) s -= V[r * nb + p]! * wtv[p]! + W[r * nb + p]! * vtw[p]!;
+          s *= tau;
+          W[r * nb + i] = s;
+          wv += s * col[r]!;
+        }
       }
       const alpha = -0.5 * tau * wv;
       for (let r = i + 1; r < N; r++) W[r * nb + i] += alpha * col[r]!;
+      if (f) for (let r = i + 1; r < N; r++) f[WtAt + i * N + r] = W[r * nb + i]!;
     }
     if (nb >= N) break;
     // Trailing update of rows/cols nb..N-1: A22 <- A22 - [V W] [W V]^T, then compact in place.

@@ -46,7 +46,7 @@ import {
   type Recipe, type CompressRule, type OutputFormat, type TensorSelector, RecipeError,
   selectorMatcher, isPlainName, formatFromPath, OUTPUT_DTYPES,
 } from './recipe';
-import { reconstructMpoChunked } from './reconstruct';
+import { reconstructMpoChunked, lowRankProductInto } from './reconstruct';
 import { allocateBudget, BudgetError, type BudgetAllocation, type BudgetInput } from './budget';
 import {
   residualWriters, writerAxis, ablateDirection, removeTopDirections, injectionVectors, injectRankOne, loadDirection,
@@ -298,9 +298,10 @@ async function compress(name: string, box: { w?: Float32Array }, rows: number, c
       rank = Math.max(1, rankForRelativeError(s, c.error!));
     }
     const f = await lowRankFactors({ rows, cols, data: w }, rank, backend, { signal });
+    const reuse = w; // the dense product goes into the input's buffer (see the mpo case)
     box.w = undefined;
     w = undefined as unknown as Float32Array;
-    const dense = wantDense ? (await backend.gemm(f.A, f.B, { signal })).data : undefined;
+    const dense = wantDense ? await lowRankProductInto(f.A, f.B, backend, reuse, signal) : undefined;
     return {
       dense, factors: [f.A.data, f.B.data], factorization: lowRankFactorization(name, rows, cols, f.rank),
       params: f.params, relativeError: f.relativeError, rank: f.rank,

@@ -76,3 +76,28 @@ export async function reconstructMpoChunked(
   }
   return w;
 }
+
+/**
+ * W = A B (A [m, k], B [k, n]) computed in row blocks of about 16 MiB and written into `out` (e.g.
+ * the decomposed input's own buffer), so a dense low-rank output needs no second full-size array.
+ */
+export async function lowRankProductInto(
+  a: { rows: number; cols: number; data: Float32Array },
+  b: { rows: number; cols: number; data: Float32Array },
+  backend: LinalgBackend,
+  out: Float32Array,
+  signal?: AbortSignal,
+): Promise<Float32Array> {
+  const m = a.rows, k = a.cols, n = b.cols;
+  if (b.rows !== k) throw new RangeError(`A is ${m} x ${k} but B is ${b.rows} x ${n}`);
+  if (out.length !== m * n) throw new RangeError(`output array has ${out.length} elements, the product ${m} x ${n}`);
+  const block = Math.max(1, Math.floor(CHUNK_ELEMENTS / Math.max(1, n)));
+  for (let r0 = 0; r0 < m; r0 += block) {
+    throwIfAborted(signal);
+    const h = Math.min(block, m - r0);
+    if (k === 0) { out.fill(0, r0 * n, (r0 + h) * n); continue; }
+    const c = await backend.gemm({ rows: h, cols: k, data: a.data.subarray(r0 * k, (r0 + h) * k) }, b, { signal });
+    out.set(c.data, r0 * n);
+  }
+  return out;
+}

@@ -6,7 +6,7 @@ import { promises as fsp, existsSync } from 'node:fs';
 import { open, CancelledError, type Checkpoint } from '../../../src/core/checkpoint';
 import { writeNpy } from '../../../src/core/checkpoint/npy';
 import type { GgufCheckpoint } from '../../../src/core/checkpoint/gguf';
-import { parseFactorizationMetadata, reconstructFactorized } from '../../../src/core/checkpoint/safetensorsWriter';
+import { parseFactorizationMetadata, reconstructFactorized, FACTORIZATION_METADATA_KEY } from '../../../src/core/checkpoint/safetensorsWriter';
 import { getLinalgBackend, type LinalgBackend } from '../../../src/core/linalg';
 import { decomposeMpo, reconstructMpo, mpoParamCount } from '../../../src/core/analysis/mpo';
 import { applyRecipe, RECIPE_METADATA_KEY, PROVENANCE_METADATA_KEY, INPUT_SHA256_METADATA_KEY } from '../../../src/core/surgery/apply';
@@ -277,5 +277,39 @@ test('error-targeted factorized output, GGUF output with Q8_0, cancellation leav
     }), CancelledError);
     assert.deepEqual((await fsp.readdir(dir)).filter((f) => f.includes('cancelled')), []);
     assert.ok(!existsSync(`${cancelled}.recipe.json`));
+  } finally { await cleanup(); }
+});
+
+test('sharded safetensors output and factorized GGUF output read back to the decomposition', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const be = await backend();
+    const sharded = path.join(dir, 'sharded.safetensors');
+    const rs = await applyRecipe({ version: 1, input: PICO, output: { path: sharded, maxShardBytes: 1 << 20 }, compress: [{ method: 'svd', rank: 8 }] }, { backend: be });
+    const index = path.join(dir, 'sharded.safetensors.index.json');
+    assert.equal(rs.totals.out, index);
+    assert.equal(rs.sidecar, `${index}.recipe.json`);
+    assert.ok(rs.files.filter((f) => /sharded-\d{5}-of-\d{5}\.safetensors$/.test(f)).length >= 2);
+    await withOpen(index, async (c) => {
+      assert.equal(c.tensors.length, 52);
+      assert.equal(c.metadata[INPUT_SHA256_METADATA_KEY], rs.provenance.input.sha256);
+    });
+
+    const gg = path.join(dir, 'stories_mpo.gguf');
+    const rg = await applyRecipe({ version: 1, input: STORIES_GGUF, output: { path: gg, factorized: true }, compress: [{ method: 'mpo', chi: 8, tensors: 'blk.*.attn_q.weight' }] }, { backend: be });
+    assert.equal(rg.tensors.length, 5);
+    await withOpen(STORIES_GGUF, async (orig) => withOpen(gg, async (c) => {
+      const fz = parseFactorizationMetadata({ [FACTORIZATION_METADATA_KEY]: (c as GgufCheckpoint).gguf.kv.get(FACTORIZATION_METADATA_KEY)!.value }, gg);
+      assert.equal(fz.size, 5);
+      for (const rep of rg.tensors) {
+        const w = await orig.get(rep.name)!.read();
+        const back = await reconstructFactorized(fz.get(rep.name)!, async (nm) => c.get(nm)!.read());
+        let e = 0;
+        for (let i = 0; i < w.length; i++) e += (back[i] - w[i]) ** 2;
+        assert.ok(Math.abs(Math.sqrt(e) / norm(w) - rep.relativeError) < 1e-4, `${rep.name}: file error ${Math.sqrt(e) / norm(w)} vs reported ${rep.relativeError}`);
+      }
+      assert.equal(c.get('blk.0.attn_q.weight'), undefined);
+      assert.ok(c.get('blk.0.attn_q.weight.mpo.core.2'));
+    }));
   } finally { await cleanup(); }
 });

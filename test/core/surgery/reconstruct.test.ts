@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { getLinalgBackend } from '../../../src/core/linalg';
 import { decomposeMpo, reconstructMpo } from '../../../src/core/analysis/mpo';
-import { reconstructMpoChunked } from '../../../src/core/surgery/reconstruct';
+import { reconstructMpoChunked, lowRankProductInto } from '../../../src/core/surgery/reconstruct';
 import { seededVector } from './surgeryTestUtil';
 
 test('chunked MPO reconstruction equals reconstructMpo: 1-4 sites, explicit factors, zero padding', async () => {
@@ -29,6 +29,22 @@ test('chunked MPO reconstruction equals reconstructMpo: 1-4 sites, explicit fact
       assert.equal(await reconstructMpoChunked(mpo, backend, undefined, into), into);
       assert.deepEqual(into, b);
       assert.ok(maxDiff <= 1e-5 * maxAbs, `${c.rows}x${c.cols} ${JSON.stringify(c.opts)}: max diff ${maxDiff} (padding ${JSON.stringify(mpo.plan.padding)})`);
+    }
+  } finally { await backend.dispose(); }
+});
+
+test('lowRankProductInto equals one product A B, written into the given array in row blocks', async () => {
+  const backend = await getLinalgBackend();
+  try {
+    for (const [m, k, n] of [[7, 3, 5], [300, 16, 20000], [4, 0, 6]]) {
+      const a = { rows: m, cols: k, data: seededVector(m * k, m) };
+      const b = { rows: k, cols: n, data: seededVector(k * n, n) };
+      const out = new Float32Array(m * n).fill(NaN);
+      await lowRankProductInto(a, b, backend, out);
+      const ref = k === 0 ? new Float32Array(m * n) : (await backend.gemm(a, b)).data;
+      let maxDiff = 0;
+      for (let i = 0; i < out.length; i++) maxDiff = Math.max(maxDiff, Math.abs(out[i] - ref[i]));
+      assert.ok(maxDiff <= 1e-5, `${m}x${k}x${n}: ${maxDiff}`);
     }
   } finally { await backend.dispose(); }
 });

@@ -1,0 +1,328 @@
+/**
+ * The extension's analysis service: one long-lived WorkerPool for spectrum scans (disposed on
+ * deactivate), the scan state of every model (results stream to the model map as they arrive), and the
+ * host-side computations of the editors — MPO chi tables, singular directions, ablation previews.
+ * Spectra run in the worker pool; the per-tensor MPO tables and SVDs run on the host's linalg backend
+ * tensor by tensor (cancellable between tensors).
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { open } from '../core/checkpoint/open';
+import { CancelledError } from '../core/checkpoint/errors';
+import type { TensorEntry } from '../core/checkpoint/types';
+import type { TensorSpectrum } from '../core/analysis/analyze';
+import { WorkerPool, scanSpectra } from '../core/jobs';
+import { getLinalgBackend, type LinalgBackend } from '../core/linalg';
+import { decomposeMpo, mpoReport, bondDimensionsForChi, mpoParamCount } from '../core/analysis/mpo';
+import { directionComponent, residualWriters, loadDirection } from '../core/surgery';
+import type { CompressTensor, MapTensorMetrics, ScanStatus, SpectrumSeries } from '../protocol/messages';
+import { readSettings } from './config';
+import { log, logError } from './log';
+
+interface ScanState {
+  status: ScanStatus;
+  results: Map<string, TensorSpectrum>;
+  abort?: AbortController;
+  running?: Promise<void>;
+}
+
+export interface ScanEvent {
+  path: string;
+  status: ScanStatus;
+  tensor?: TensorSpectrum;
+}
+
+/** The slim form the model map needs. */
+export function mapMetrics(t: TensorSpectrum): MapTensorMetrics {
+  return {
+    name: t.name, matrix: t.matrix, mode: t.mode, normalizedEntropy: t.normalizedEntropy, effectiveRank: t.effectiveRank,
+    rank: t.rank, stableRank: t.stableRank, alpha: t.alpha, outliers: t.outliers, spectralNorm: t.spectralNorm, frobeniusNorm: t.frobeniusNorm,
+  };
+}
+
+export function spectrumSeries(filePath: string, t: TensorSpectrum): SpectrumSeries {
+  return {
+    model: path.basename(filePath), path: filePath, name: t.name, matrix: t.matrix, mode: t.mode,
+    singularValues: t.singularValues ?? t.topSingularValues ?? [], truncation: t.truncation, mpEdge: t.mpEdge, outliers: t.outliers,
+    normalizedEntropy: t.normalizedEntropy, effectiveRank: t.effectiveRank, stableRank: t.stableRank, alpha: t.alpha,
+  };
+}
+
+/** A computed direction another part of the extension (evaluation) registers for the ablation picker. */
+export interface ComputedDirection {
+  id: string;
+  label: string;
+  /** A file loadDirection reads (npy, npz, safetensors, pt), and the tensor inside. */
+  file: string;
+  key?: string;
+  detail?: string;
+}
+
+export class AnalysisService implements vscode.Disposable {
+  private pool: WorkerPool | undefined;
+  private poolSize = 0;
+  private backendPromise: Promise<LinalgBackend> | undefined;
+  private readonly scans = new Map<string, ScanState>();
+  private readonly changed = new vscode.EventEmitter<ScanEvent>();
+  readonly onDidChangeScan = this.changed.event;
+  private readonly computed = new Map<string, ComputedDirection>();
+  private readonly computedChanged = new vscode.EventEmitter<void>();
+  readonly onDidChangeComputedDirections = this.computedChanged.event;
+
+  constructor(private readonly context: vscode.ExtensionContext) {}
+
+  private settings() {
+    return readSettings(this.context);
+  }
+
+  private workerPool(): WorkerPool {
+    const want = this.settings().workers;
+    if (this.pool && this.poolSize !== want) {
+      const old = this.pool;
+      this.pool = undefined;
+      void old.dispose();
+    }
+    if (!this.pool) {
+      this.pool = new WorkerPool({ size: want, workerScript: path.join(this.context.extensionUri.fsPath, 'out', 'worker.js') });
+      this.poolSize = want;
+    }
+    return this.pool;
+  }
+
+  /** The host's linalg backend (for MPO tables and SVDs), made once from the settings. */
+  backend(): Promise<LinalgBackend> {
+    const s = this.settings();
+    this.backendPromise ??= getLinalgBackend(s.linalgBackend, { libraryPath: s.nativeLibraryPath || undefined, threads: 1 });
+    return this.backendPromise;
+  }
+
+  status(file: string): ScanStatus {
+    return this.scans.get(file)?.status ?? { state: 'idle', done: 0, total: 0, failures: [] };
+  }
+
+  results(file: string): TensorSpectrum[] {
+    return [...(this.scans.get(file)?.results.values() ?? [])];
+  }
+
+  /** Starts (or joins) the spectrum scan of a model; results stream through onDidChangeScan. */
+  startScan(file: string): Promise<void> {
+    const existing = this.scans.get(file);
+    if (existing?.running) return existing.running;
+    const state: ScanState = existing ?? { status: { state: 'idle', done: 0, total: 0, failures: [] }, results: new Map() };
+    this.scans.set(file, state);
+    const ac = new AbortController();
+    state.abort = ac;
+    state.status = { state: 'running', done: 0, total: 0, failures: [], message: 'opening' };
+    this.changed.fire({ path: file, status: state.status });
+    const s = this.settings();
+    const started = Date.now();
+    state.running = (async () => {
+      try {
+        const res = await scanSpectra(file, {
+          mode: 'auto', backend: s.linalgBackend, libraryPath: s.nativeLibraryPath || undefined, pool: this.workerPool(),
+          cache: s.cacheFolder, signal: ac.signal,
+          onProgress: (p) => {
+            state.status = { ...state.status, done: p.done, total: p.total, message: `${p.status} ${p.name}` };
+            if (p.status === 'failed') state.status.failures = [...state.status.failures, { name: p.name, message: p.error ?? 'failed' }];
+            if (p.status === 'started') this.changed.fire({ path: file, status: state.status });
+          },
+          onResult: (r) => {
+            state.results.set(r.name, r);
+            this.changed.fire({ path: file, status: state.status, tensor: r });
+          },
+        });
+        state.status = { ...state.status, state: 'done', done: res.tensors.length + res.failures.length, total: res.tensors.length + res.failures.length, message: `${res.computed} computed, ${res.cached} from cache (${res.backends.join(', ') || 'no backend'})`, seconds: res.seconds };
+        log().info(`spectrum scan of ${file}: ${res.tensors.length} tensors, ${res.failures.length} failed, ${res.computed} computed, ${res.cached} cached, ${res.seconds.toFixed(2)} s`);
+      } catch (e) {
+        if (e instanceof CancelledError || ac.signal.aborted) {
+          state.status = { ...state.status, state: 'cancelled', message: 'cancelled' };
+          log().info(`spectrum scan of ${file} cancelled after ${Date.now() - started} ms`);
+        } else {
+          state.status = { ...state.status, state: 'error', message: logError(`spectrum scan of ${file}`, e) };
+        }
+      } finally {
+        state.running = undefined;
+        state.abort = undefined;
+        this.changed.fire({ path: file, status: state.status });
+      }
+    })();
+    return state.running;
+  }
+
+  cancelScan(file: string): void {
+    this.scans.get(file)?.abort?.abort();
+  }
+
+  /** One tensor's spectrum: from the model's scan when there, else computed alone (in the pool). */
+  async spectrum(file: string, name: string, signal?: AbortSignal): Promise<TensorSpectrum> {
+    const have = this.scans.get(file)?.results.get(name);
+    if (have) return have;
+    const s = this.settings();
+    const res = await scanSpectra(file, {
+      mode: 'auto', backend: s.linalgBackend, libraryPath: s.nativeLibraryPath || undefined, pool: this.workerPool(),
+      cache: s.cacheFolder, signal, filter: (t) => t.name === name,
+    });
+    if (res.failures.length) throw new Error(`${name}: ${res.failures[0].message}`);
+    const t = res.tensors[0];
+    if (!t) throw new Error(`${name} in ${path.basename(file)} is not a matrix (shape has fewer than 2 dimensions)`);
+    let state = this.scans.get(file);
+    if (!state) { state = { status: { state: 'idle', done: 0, total: 0, failures: [] }, results: new Map() }; this.scans.set(file, state); }
+    state.results.set(t.name, t);
+    return t;
+  }
+
+  /**
+   * The bond-dimension editor's table for one 2-D tensor: exact bond spectra from a TT-SVD without
+   * truncation (2 sites unless factors are given), then for every uniform chi = 1..max:
+   *   chi_k = min(chi, L_k, R_k), params = sum_k chi_{k-1} o_k i_k chi_k,
+   *   error = sqrt(sum_k sum_{j > chi_k} s_{k,j}^2) / ||W||_F   (TT-SVD bound; exact for 2 sites).
+   */
+  async compressTable(entry: TensorEntry, factors?: { outFactors: number[]; inFactors: number[] }, signal?: AbortSignal): Promise<CompressTensor> {
+    const [rows, cols] = entry.shape;
+    const w = await entry.read({ signal });
+    const backend = await this.backend();
+    const mpo = await decomposeMpo(w, rows, cols, {
+      backend, sites: 2, spectra: 'exact', signal, ...(factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : {}),
+    });
+    const rep = mpoReport(mpo);
+    const normSq = rep.frobeniusNorm ** 2;
+    // tails[b][c] = sum_{j >= c} s_{b,j}^2: the weight bond b discards when it keeps c values.
+    const tails = rep.bondSpectra.map((s) => {
+      const t = new Float64Array(s.length + 1);
+      for (let j = s.length - 1; j >= 0; j--) t[j] = t[j + 1] + s[j] * s[j];
+      return t;
+    });
+    const full = bondDimensionsForChi(rep.outFactors, rep.inFactors, Number.MAX_SAFE_INTEGER);
+    const maxChi = Math.max(1, ...full);
+    const params: number[] = [], errors: number[] = [];
+    for (let chi = 1; chi <= maxChi; chi++) {
+      const dims = bondDimensionsForChi(rep.outFactors, rep.inFactors, chi);
+      params.push(mpoParamCount(rep.outFactors, rep.inFactors, dims));
+      let discarded = 0;
+      dims.forEach((d, b) => { discarded += tails[b][Math.min(d, tails[b].length - 1)]; });
+      errors.push(normSq > 0 ? Math.sqrt(Math.min(1, discarded / normSq)) : 0);
+    }
+    const embeddingLike = /(^|\.)(wte|wpe|token_embd|position_embd|embed_tokens|lm_head|output)(\.weight)?$/.test(entry.name);
+    return {
+      name: entry.name, shape: [rows, cols], outFactors: rep.outFactors, inFactors: rep.inFactors, params, errors,
+      bondEntropies: rep.bondEntropies, maxBondEntropies: rep.maxBondEntropies, defaultOn: !embeddingLike,
+    };
+  }
+
+  /**
+   * The top `count` singular directions of a tensor along its residual axis (u_i for axis 0, the
+   * rows of V^T for axis 1), written as float32 .npy files so the surgery recipe can name them.
+   */
+  async singularDirections(file: string, name: string, count: number, axis: 0 | 1): Promise<Array<{ label: string; file: string; sigma: number; length: number }>> {
+    const ckpt = await open(file);
+    try {
+      const e = ckpt.get(name);
+      if (!e || e.shape.length !== 2) throw new Error(`${name} is not a 2-D tensor of ${path.basename(file)}`);
+      const [rows, cols] = e.shape;
+      const w = await e.read();
+      const backend = await this.backend();
+      const k = Math.min(count, rows, cols);
+      const svd = await backend.svd({ rows, cols, data: w });
+      const out: Array<{ label: string; file: string; sigma: number; length: number }> = [];
+      const dir = path.join(this.context.globalStorageUri.fsPath, 'directions');
+      await fs.promises.mkdir(dir, { recursive: true });
+      const kk = svd.S.length;
+      for (let i = 0; i < k; i++) {
+        const v = new Float32Array(axis === 0 ? rows : cols);
+        if (axis === 0) for (let r = 0; r < rows; r++) v[r] = svd.U.data[r * kk + i];
+        else for (let c = 0; c < cols; c++) v[c] = svd.Vt.data[i * cols + c];
+        const f = path.join(dir, `${sanitize(path.basename(file))}.${sanitize(name)}.${axis === 0 ? 'u' : 'v'}${i + 1}.npy`);
+        await fs.promises.writeFile(f, npyFloat32(v));
+        out.push({ label: `${name} ${axis === 0 ? 'u' : 'v'}${i + 1}`, file: f, sigma: svd.S[i], length: v.length });
+      }
+      return out;
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  /** ||r r^T W||_F / ||W||_F for every writer and direction (= ||r^T W|| / ||W||_F along the residual axis). */
+  async ablationPreview(file: string, writers: Array<{ name: string; axis: 0 | 1 }>, directions: Array<{ id: string; file: string; key?: string }>, signal?: AbortSignal): Promise<Array<{ writer: string; removed: Record<string, number> }>> {
+    const dirs = [];
+    for (const d of directions) dirs.push({ id: d.id, ...(await loadDirection(d.file, d.key)) });
+    const ckpt = await open(file);
+    try {
+      const rows: Array<{ writer: string; removed: Record<string, number> }> = [];
+      for (const wr of writers) {
+        if (signal?.aborted) throw new CancelledError();
+        const e = ckpt.get(wr.name);
+        if (!e) continue;
+        const shape = e.shape.length === 1 ? [e.shape[0], 1] : e.shape;
+        const w = await e.read();
+        let fro = 0;
+        for (let i = 0; i < w.length; i++) fro += w[i] * w[i];
+        fro = Math.sqrt(fro);
+        const removed: Record<string, number> = {};
+        for (const d of dirs) {
+          const axis = e.shape.length === 1 ? 0 : wr.axis;
+          if (d.r.length !== shape[axis]) { removed[d.id] = NaN; continue; }
+          removed[d.id] = fro > 0 ? directionComponent(w, shape[0], shape[1], d.r, axis) / fro : 0;
+        }
+        rows.push({ writer: wr.name, removed });
+      }
+      return rows;
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  /** The residual writers of a model (surgery's detection) and its 2-D tensors. */
+  async residual(file: string) {
+    const ckpt = await open(file);
+    try {
+      const rep = residualWriters(ckpt);
+      const matrices = ckpt.tensors.filter((t) => t.shape.length === 2).map((t) => ({
+        name: t.name, shape: t.shape, residualAxis: rep.writers.find((w) => w.name === t.name)?.residualAxis,
+      }));
+      return { rep, matrices, metadata: ckpt.metadata };
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  // --- computed directions: the evaluation side's extension point ------------------------------------
+  addComputedDirection(d: ComputedDirection): void {
+    this.computed.set(d.id, d);
+    this.computedChanged.fire();
+  }
+
+  removeComputedDirection(id: string): void {
+    if (this.computed.delete(id)) this.computedChanged.fire();
+  }
+
+  computedDirections(): ComputedDirection[] {
+    return [...this.computed.values()];
+  }
+
+  dispose(): void {
+    for (const s of this.scans.values()) s.abort?.abort();
+    void this.pool?.dispose();
+    this.pool = undefined;
+    void this.backendPromise?.then((b) => b.dispose()).catch(() => undefined);
+    this.changed.dispose();
+    this.computedChanged.dispose();
+  }
+}
+
+function sanitize(s: string): string {
+  return s.replace(/[^A-Za-z0-9._-]+/g, '_');
+}
+
+/** A 1-D float32 .npy (format 1.0): magic, version, header length, a dict padded to 64 bytes, then data. */
+export function npyFloat32(v: Float32Array): Buffer {
+  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${v.length},), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1; pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(v.buffer, v.byteOffset, v.byteLength)]);
+}
+

@@ -1,0 +1,351 @@
+/**
+ * The host side of the spectrum view, the bond-dimension editor and the ablation picker: each a
+ * webview panel (webview/<name>/main.ts) fed with data the host computes.
+ */
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { open } from '../core/checkpoint/open';
+import { CancelledError } from '../core/checkpoint/errors';
+import type { Recipe } from '../core/surgery';
+import { userSites } from '../core/analysis/mpo';
+import type {
+  AblateToHost, AblationCandidate, CompressModel, CompressTensor, CompressToHost, HostToAblate, HostToCompress, HostToSpectrum,
+  SpectrumSeries, SpectrumToHost,
+} from '../protocol/messages';
+import { spectrumSeries, type AnalysisService } from './analysis';
+import { log, logError } from './log';
+import { PanelHost, runRecipeWithProgress, saveExport } from './panelHost';
+
+export const SPECTRUM_VIEW_TYPE = 'tensorScalpel.spectrum';
+export const COMPRESS_VIEW_TYPE = 'tensorScalpel.compress';
+export const ABLATE_VIEW_TYPE = 'tensorScalpel.ablate';
+
+/** The one spectrum panel: a list of series (one tensor, or several overlaid for comparison). */
+export class SpectrumView {
+  private host: PanelHost<HostToSpectrum, SpectrumToHost> | undefined;
+  private series: SpectrumSeries[] = [];
+
+  constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService) {}
+
+  /** Shows the spectrum of a tensor; `add` keeps the series already shown (comparison). */
+  async show(file: string, name: string, add = false): Promise<void> {
+    const host = this.ensure();
+    host.panel.reveal(undefined, false);
+    if (!add) this.series = [];
+    host.post({ type: 'spectra', series: this.series, loading: `Computing the spectrum of ${name}…` });
+    try {
+      const t = await this.analysis.spectrum(file, name);
+      const s = spectrumSeries(file, t);
+      this.series = [...this.series.filter((x) => !(x.path === file && x.name === name)), s];
+      host.panel.title = this.series.length === 1 ? `Spectrum: ${name}` : `Spectra (${this.series.length})`;
+      this.push();
+    } catch (e) {
+      host.post({ type: 'spectra', series: this.series, error: logError(`spectrum of ${name}`, e) });
+    }
+  }
+
+  private push(): void {
+    this.host?.post({ type: 'spectra', series: this.series });
+  }
+
+  private ensure(): PanelHost<HostToSpectrum, SpectrumToHost> {
+    if (this.host) return this.host;
+    const host = new PanelHost<HostToSpectrum, SpectrumToHost>(this.context.extensionUri, SPECTRUM_VIEW_TYPE, 'spectrum', 'Spectrum', async (m) => {
+      switch (m.type) {
+        case 'removeSeries':
+          this.series = this.series.filter((s) => !(s.path === m.path && s.name === m.name));
+          this.push();
+          return;
+        case 'saveExport': {
+          const folder = this.series[0] ? path.dirname(this.series[0].path) : this.context.globalStorageUri.fsPath;
+          const saved = await saveExport(folder, m.suggestedName, m.format, m.text, m.base64);
+          host.post({ type: 'ack', ok: saved !== undefined, inReplyTo: m.messageId });
+          return;
+        }
+        case 'ready':
+          return;
+      }
+    });
+    host.onReady = () => this.push();
+    host.onDidDispose(() => { this.host = undefined; this.series = []; });
+    this.host = host;
+    return host;
+  }
+}
+
+/** The bond-dimension editor of one model. */
+export class CompressView {
+  private static readonly open = new Map<string, CompressView>();
+  private readonly host: PanelHost<HostToCompress, CompressToHost>;
+  private model: CompressModel | undefined;
+  private focus: string | undefined;
+  private loading: AbortController | undefined;
+  private writing: AbortController | undefined;
+  private lastStatus: HostToCompress | undefined;
+
+  static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): CompressView {
+    let v = CompressView.open.get(file);
+    if (!v) {
+      v = new CompressView(context, analysis, file);
+      CompressView.open.set(file, v);
+    }
+    v.focus = focus;
+    v.host.panel.reveal(undefined, false);
+    if (v.model) v.host.post({ type: 'compressModel', model: v.model, focus });
+    return v;
+  }
+
+  private constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService, private readonly file: string) {
+    this.host = new PanelHost<HostToCompress, CompressToHost>(context.extensionUri, COMPRESS_VIEW_TYPE, 'compress', `Compress: ${path.basename(file)}`, (m) => this.onMessage(m));
+    this.host.onReady = () => {
+      if (this.model) this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
+      if (this.lastStatus) this.host.post(this.lastStatus as never);
+    };
+    this.host.onDidDispose(() => {
+      this.loading?.abort();
+      CompressView.open.delete(file);
+    });
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    const ac = new AbortController();
+    this.loading = ac;
+    try {
+      const ckpt = await open(this.file);
+      try {
+        const stat = ckpt.files.length ? await Promise.all(ckpt.files.map((f) => import('node:fs').then((fs) => fs.promises.stat(f)))) : [];
+        const matrices = ckpt.tensors.filter((t) => t.shape.length === 2 && t.shape[0] > 1 && t.shape[1] > 1);
+        this.model = {
+          fileName: path.basename(this.file), path: this.file, totalParams: ckpt.tensors.reduce((a, t) => a + t.params, 0),
+          sizeOnDisk: stat.reduce((a, s) => a + s.size, 0), tensors: [], progress: { done: 0, total: matrices.length },
+        };
+        this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
+        const started = Date.now();
+        for (const e of matrices) {
+          if (ac.signal.aborted) throw new CancelledError();
+          try {
+            const t = await this.analysis.compressTable(e, undefined, ac.signal);
+            this.model.tensors.push(t);
+            this.model.progress = { done: this.model.tensors.length, total: matrices.length };
+            this.host.post({ type: 'compressTensor', tensor: t, progress: this.model.progress });
+          } catch (err) {
+            if (err instanceof CancelledError) throw err;
+            logError(`chi table of ${e.name}`, err);
+            this.model.progress = { done: (this.model.progress?.done ?? 0) + 1, total: matrices.length };
+          }
+          await new Promise((r) => setImmediate(r)); // let the host breathe between tensors
+        }
+        this.model.progress = undefined;
+        this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
+        log().info(`bond-dimension tables of ${this.model.tensors.length} tensors of ${this.file} in ${Date.now() - started} ms`);
+      } finally {
+        await ckpt.close();
+      }
+    } catch (e) {
+      if (!(e instanceof CancelledError)) this.host.post({ type: 'compressError', message: logError(`compress editor of ${this.file}`, e) });
+    }
+  }
+
+  private async onMessage(m: CompressToHost): Promise<void> {
+    switch (m.type) {
+      case 'refactor': {
+        if (!this.model) return;
+        const idx = this.model.tensors.findIndex((t) => t.name === m.name);
+        if (idx < 0) return;
+        const t = this.model.tensors[idx];
+        try {
+          userSites(t.shape[0], t.shape[1], m.outFactors, m.inFactors); // throws FactorisationError with the reason
+          const ckpt = await open(this.file);
+          try {
+            const nt: CompressTensor = await this.analysis.compressTable(ckpt.get(m.name)!, { outFactors: m.outFactors, inFactors: m.inFactors });
+            nt.defaultOn = t.defaultOn;
+            this.model.tensors[idx] = nt;
+            this.host.post({ type: 'compressTensor', tensor: nt });
+            this.host.post({ type: 'ack', ok: true, inReplyTo: m.messageId });
+          } finally {
+            await ckpt.close();
+          }
+        } catch (e) {
+          this.host.post({ type: 'ack', ok: false, error: (e as Error).message, inReplyTo: m.messageId });
+        }
+        return;
+      }
+      case 'write': {
+        if (m.choices.length === 0) {
+          void vscode.window.showWarningMessage('Tensor Scalpel: no tensor is selected for compression.');
+          return;
+        }
+        const base = path.basename(this.file).replace(/(\.safetensors|\.gguf|\.onnx|\.pt|\.pth|\.bin)$/i, '');
+        const ext = /\.gguf$/i.test(this.file) ? 'gguf' : /\.onnx$/i.test(this.file) ? 'onnx' : 'safetensors';
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: vscode.Uri.file(path.join(path.dirname(this.file), `${base}.compressed.${ext}`)),
+          filters: { 'safetensors': ['safetensors'], 'GGUF': ['gguf'], 'ONNX': ['onnx'] },
+          title: 'Write Compressed Model', saveLabel: 'Write',
+        });
+        if (!target) return;
+        if (path.resolve(target.fsPath) === path.resolve(this.file)) {
+          void vscode.window.showErrorMessage('Tensor Scalpel: choose another file; the input is never overwritten.');
+          return;
+        }
+        const recipe: Recipe = {
+          version: 1,
+          output: { path: target.fsPath, factorized: m.factorized },
+          compress: m.choices.map((c) => ({ tensors: [c.name], method: 'mpo' as const, chi: c.chi, outFactors: c.outFactors, inFactors: c.inFactors })),
+        };
+        this.writing = new AbortController();
+        await runRecipeWithProgress(this.context, recipe, this.file, target.fsPath, (s) => {
+          this.lastStatus = { type: 'writeStatus', ...s } as HostToCompress;
+          this.host.post({ type: 'writeStatus', ...s });
+        }, this.writing);
+        this.writing = undefined;
+        return;
+      }
+      case 'cancelWrite':
+        this.writing?.abort();
+        return;
+      case 'ready':
+        return;
+    }
+  }
+}
+
+/** The ablation picker of one model. */
+export class AblateView {
+  private static readonly open = new Map<string, AblateView>();
+  private readonly host: PanelHost<HostToAblate, AblateToHost>;
+  private model: import('../protocol/messages').AblationModel | undefined;
+  private focus: string | undefined;
+  private readonly candidates = new Map<string, AblationCandidate & { file: string; key?: string }>();
+  private writing: AbortController | undefined;
+  private lastStatus: HostToAblate | undefined;
+  private readonly subs: vscode.Disposable[] = [];
+
+  static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): AblateView {
+    let v = AblateView.open.get(file);
+    if (!v) {
+      v = new AblateView(context, analysis, file);
+      AblateView.open.set(file, v);
+    }
+    v.focus = focus;
+    v.host.panel.reveal(undefined, false);
+    if (v.model) v.host.post({ type: 'ablateModel', model: v.model, focus });
+    return v;
+  }
+
+  private constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService, private readonly file: string) {
+    this.host = new PanelHost<HostToAblate, AblateToHost>(context.extensionUri, ABLATE_VIEW_TYPE, 'ablate', `Ablate: ${path.basename(file)}`, (m) => this.onMessage(m));
+    this.host.onReady = () => {
+      if (this.model) this.host.post({ type: 'ablateModel', model: this.model, focus: this.focus });
+      this.pushCandidates();
+      if (this.lastStatus) this.host.post(this.lastStatus as never);
+    };
+    this.subs.push(analysis.onDidChangeComputedDirections(() => this.pushCandidates()));
+    this.host.onDidDispose(() => {
+      for (const s of this.subs) s.dispose();
+      AblateView.open.delete(file);
+    });
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const { rep, matrices } = await this.analysis.residual(this.file);
+      this.model = {
+        fileName: path.basename(this.file), path: this.file, dModel: rep.dModel, family: `${rep.family} (${rep.naming} names${rep.layout ? `, ${rep.layout}` : ''})`,
+        writers: rep.writers.map((w) => ({ name: w.name, kind: w.kind, shape: w.shape, residualAxis: w.residualAxis, preselected: w.kind !== 'bias' })),
+        matrices, notes: rep.notes,
+      };
+      this.host.post({ type: 'ablateModel', model: this.model, focus: this.focus });
+    } catch (e) {
+      this.host.post({ type: 'ablateError', message: logError(`ablation picker of ${this.file}`, e) });
+    }
+  }
+
+  private allCandidates(): Array<AblationCandidate & { file: string; key?: string }> {
+    const computed = this.analysis.computedDirections().map((d) => ({
+      id: `computed:${d.id}`, label: d.label, source: 'computed' as const, detail: d.detail ?? d.file, length: 0, file: d.file, key: d.key,
+    }));
+    return [...this.candidates.values(), ...computed];
+  }
+
+  private pushCandidates(): void {
+    this.host.post({ type: 'candidates', candidates: this.allCandidates().map(({ file: _f, key: _k, ...c }) => c) });
+  }
+
+  private async onMessage(m: AblateToHost): Promise<void> {
+    switch (m.type) {
+      case 'singularDirections': {
+        const t = this.model?.matrices.find((x) => x.name === m.tensor);
+        if (!t) return;
+        // The residual axis: the writer's when it is one, else the axis whose size is d_model (rows first).
+        const axis: 0 | 1 = t.residualAxis ?? (this.model?.dModel !== undefined && t.shape[0] !== this.model.dModel && t.shape[1] === this.model.dModel ? 1 : 0);
+        const dirs = await this.analysis.singularDirections(this.file, m.tensor, Math.max(1, Math.min(16, m.count)), axis);
+        for (const d of dirs) {
+          const id = `svd:${d.label}`;
+          this.candidates.set(id, { id, label: d.label, source: 'singular', detail: `σ = ${d.sigma.toPrecision(4)}, ${axis === 0 ? 'left' : 'right'} singular vector (residual axis)`, length: d.length, file: d.file });
+        }
+        this.pushCandidates();
+        this.host.post({ type: 'ack', ok: true, inReplyTo: m.messageId });
+        return;
+      }
+      case 'pickFiles': {
+        const uris = await vscode.window.showOpenDialog({ canSelectMany: true, title: 'Direction vectors', openLabel: 'Add', filters: { 'Vectors': ['npy', 'npz', 'safetensors', 'pt', 'pth'], 'All files': ['*'] } });
+        for (const u of uris ?? []) {
+          try {
+            const { loadDirection } = await import('../core/surgery');
+            const d = await loadDirection(u.fsPath);
+            const id = `file:${u.fsPath}`;
+            this.candidates.set(id, { id, label: path.basename(u.fsPath), source: 'file', detail: `${d.tensor}, norm ${d.norm.toPrecision(4)}`, length: d.r.length, file: u.fsPath });
+          } catch (e) {
+            void vscode.window.showErrorMessage(`Tensor Scalpel: ${logError(`direction ${u.fsPath}`, e)}`);
+          }
+        }
+        this.pushCandidates();
+        return;
+      }
+      case 'removeCandidate':
+        this.candidates.delete(m.id);
+        this.pushCandidates();
+        return;
+      case 'preview': {
+        const all = this.allCandidates().filter((c) => m.candidates.includes(c.id));
+        const writers = (this.model?.writers ?? []).filter((w) => m.writers.includes(w.name)).map((w) => ({ name: w.name, axis: w.residualAxis }));
+        try {
+          const rows = await this.analysis.ablationPreview(this.file, writers, all.map((c) => ({ id: c.id, file: c.file, key: c.key })));
+          this.host.post({ type: 'preview', rows });
+        } catch (e) {
+          this.host.post({ type: 'preview', rows: [], error: logError('ablation preview', e) });
+        }
+        return;
+      }
+      case 'write': {
+        const chosen = this.allCandidates().filter((c) => m.candidates.includes(c.id));
+        if (chosen.length === 0 || m.writers.length === 0) {
+          void vscode.window.showWarningMessage('Tensor Scalpel: pick at least one direction and one residual writer.');
+          return;
+        }
+        const base = path.basename(this.file).replace(/(\.safetensors|\.gguf|\.onnx|\.pt|\.pth|\.bin)$/i, '');
+        const ext = /\.gguf$/i.test(this.file) ? 'gguf' : /\.onnx$/i.test(this.file) ? 'onnx' : 'safetensors';
+        const target = await vscode.window.showSaveDialog({
+          defaultUri: vscode.Uri.file(path.join(path.dirname(this.file), `${base}.ablated.${ext}`)),
+          filters: { 'safetensors': ['safetensors'], 'GGUF': ['gguf'], 'ONNX': ['onnx'] }, title: 'Write Edited Model', saveLabel: 'Write',
+        });
+        if (!target) return;
+        const recipe: Recipe = { version: 1, output: { path: target.fsPath }, ablate: chosen.map((c) => ({ direction: c.file, ...(c.key ? { key: c.key } : {}), writers: m.writers })) };
+        this.writing = new AbortController();
+        await runRecipeWithProgress(this.context, recipe, this.file, target.fsPath, (s) => {
+          this.lastStatus = { type: 'writeStatus', ...s } as HostToAblate;
+          this.host.post({ type: 'writeStatus', ...s });
+        }, this.writing);
+        this.writing = undefined;
+        return;
+      }
+      case 'cancelWrite':
+        this.writing?.abort();
+        return;
+      case 'ready':
+        return;
+    }
+  }
+}
