@@ -6,6 +6,7 @@
  *   npx tsx bench/spectra.bench.ts --quick    # GPT-2-small shapes only
  *   npx tsx bench/spectra.bench.ts --runs 5   # more timed runs of our backends
  *   npx tsx bench/spectra.bench.ts --shapes 4096x4096,1024x4096 --no-randomized
+ *   npx tsx bench/spectra.bench.ts --quick --threads 1   # our backends single-threaded
  *
  * Every matrix is seeded Gaussian float32, generated here and handed to python through a temporary
  * .npy file (removed afterwards). The peer is `scipy.linalg.svd(W, compute_uv=False,
@@ -37,6 +38,9 @@ const SHAPES: Array<[number, number]> | undefined = shapesArg >= 0
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 3;
 const PYTHON = '/usr/bin/python3';
+const threadsArg = process.argv.indexOf('--threads');
+/** --threads N: OpenBLAS / onnxruntime threads of our backends (default: all cores). */
+const THREADS = threadsArg >= 0 ? Number(process.argv[threadsArg + 1]) : undefined;
 
 const GPT2: Array<[number, number]> = [[768, 768], [768, 2304], [768, 3072], [3072, 768]];
 const LLAMA: Array<[number, number]> = [[4096, 4096], [1024, 4096], [4096, 14336], [14336, 4096]];
@@ -117,8 +121,8 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'spectra-bench-'));
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
-  const native = await getLinalgBackend('native').catch((e: Error) => { console.error(`native unavailable: ${e.message}`); return undefined; });
-  const portable = await getLinalgBackend('portable');
+  const native = await getLinalgBackend('native', { threads: THREADS }).catch((e: Error) => { console.error(`native unavailable: ${e.message}`); return undefined; });
+  const portable = await getLinalgBackend('portable', { threads: THREADS });
   const rows: string[] = [];
   let versions = '';
   const t0 = Date.now();

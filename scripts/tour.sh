@@ -1,20 +1,20 @@
 #!/usr/bin/env bash
-# The main job on the bundled sample model (stories260K, a real llama.cpp GGUF): set up, build, then
-# look inside it with the CLI — the tensor index, the spectra of every weight, and the MPO bond-cut
-# entanglement of one layer.
+# The headless tour on the bundled sample model (stories260K, a real llama.cpp GGUF): set up, build,
+# then `tensor-scalpel tour` — its summary and spectra, MPO compression at chi 8, the compressed model
+# evaluated against the original, the virus-and-scalpel demonstration — and a self-contained HTML
+# report. Usage: bash scripts/tour.sh [OUT_DIR] [extra tour flags, e.g. --chi 16]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+OUT="${1:-tensor-scalpel-tour}"
+shift || true
 bash scripts/setup.sh >/dev/null
 npm run --silent build >/dev/null
-MODEL=media/sample/stories260K.gguf
-CLI="node out/cli.js"
-echo "== tensor-scalpel inspect $MODEL"
-$CLI inspect "$MODEL"
-if $CLI help | grep -q '^  spectra'; then
-  echo; echo "== tensor-scalpel spectra $MODEL"
-  $CLI spectra "$MODEL"
+if ! node out/cli.js help | grep -q '^  tour '; then
+  echo "tour.sh: this build has no 'tour' command (src/cli/main.ts does not register it yet)" >&2
+  exit 1
 fi
-if $CLI help | grep -q '^  mpo'; then
-  echo; echo "== tensor-scalpel mpo $MODEL --tensor blk.0.ffn_up.weight --sites 2 --chi 8"
-  $CLI mpo "$MODEL" --tensor blk.0.ffn_up.weight --sites 2 --chi 8
-fi
+node out/cli.js tour --out "$OUT" "$@"
+REPORT="$(cd "$OUT" && pwd)/index.html"
+echo
+echo "The report is at $REPORT"
+echo "Open it in a browser: file://$REPORT"

@@ -14,7 +14,9 @@ import type { TensorEntry } from '../core/checkpoint/types';
 import type { TensorSpectrum } from '../core/analysis/analyze';
 import { WorkerPool, scanSpectra } from '../core/jobs';
 import { getLinalgBackend, type LinalgBackend } from '../core/linalg';
-import { decomposeMpo, mpoReport, bondDimensionsForChi, mpoParamCount } from '../core/analysis/mpo';
+import { decomposeMpo, mpoReport } from '../core/analysis/mpo';
+import { chiTable } from './chiTable';
+import { npyFloat32Bytes } from './npy';
 import { directionComponent, residualWriters, loadDirection } from '../core/surgery';
 import type { CompressTensor, MapTensorMetrics, ScanStatus, SpectrumSeries } from '../protocol/messages';
 import { readSettings } from './config';
@@ -186,23 +188,7 @@ export class AnalysisService implements vscode.Disposable {
       backend, sites: 2, spectra: 'exact', signal, ...(factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : {}),
     });
     const rep = mpoReport(mpo);
-    const normSq = rep.frobeniusNorm ** 2;
-    // tails[b][c] = sum_{j >= c} s_{b,j}^2: the weight bond b discards when it keeps c values.
-    const tails = rep.bondSpectra.map((s) => {
-      const t = new Float64Array(s.length + 1);
-      for (let j = s.length - 1; j >= 0; j--) t[j] = t[j + 1] + s[j] * s[j];
-      return t;
-    });
-    const full = bondDimensionsForChi(rep.outFactors, rep.inFactors, Number.MAX_SAFE_INTEGER);
-    const maxChi = Math.max(1, ...full);
-    const params: number[] = [], errors: number[] = [];
-    for (let chi = 1; chi <= maxChi; chi++) {
-      const dims = bondDimensionsForChi(rep.outFactors, rep.inFactors, chi);
-      params.push(mpoParamCount(rep.outFactors, rep.inFactors, dims));
-      let discarded = 0;
-      dims.forEach((d, b) => { discarded += tails[b][Math.min(d, tails[b].length - 1)]; });
-      errors.push(normSq > 0 ? Math.sqrt(Math.min(1, discarded / normSq)) : 0);
-    }
+    const { params, errors } = chiTable(rep);
     const embeddingLike = /(^|\.)(wte|wpe|token_embd|position_embd|embed_tokens|lm_head|output)(\.weight)?$/.test(entry.name);
     return {
       name: entry.name, shape: [rows, cols], outFactors: rep.outFactors, inFactors: rep.inFactors, params, errors,
@@ -233,7 +219,7 @@ export class AnalysisService implements vscode.Disposable {
         if (axis === 0) for (let r = 0; r < rows; r++) v[r] = svd.U.data[r * kk + i];
         else for (let c = 0; c < cols; c++) v[c] = svd.Vt.data[i * cols + c];
         const f = path.join(dir, `${sanitize(path.basename(file))}.${sanitize(name)}.${axis === 0 ? 'u' : 'v'}${i + 1}.npy`);
-        await fs.promises.writeFile(f, npyFloat32(v));
+        await fs.promises.writeFile(f, npyFloat32Bytes(v));
         out.push({ label: `${name} ${axis === 0 ? 'u' : 'v'}${i + 1}`, file: f, sigma: svd.S[i], length: v.length });
       }
       return out;
@@ -313,16 +299,3 @@ export class AnalysisService implements vscode.Disposable {
 function sanitize(s: string): string {
   return s.replace(/[^A-Za-z0-9._-]+/g, '_');
 }
-
-/** A 1-D float32 .npy (format 1.0): magic, version, header length, a dict padded to 64 bytes, then data. */
-export function npyFloat32(v: Float32Array): Buffer {
-  let header = `{'descr': '<f4', 'fortran_order': False, 'shape': (${v.length},), }`;
-  const total = 10 + header.length + 1;
-  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
-  const pre = Buffer.alloc(10);
-  pre.write('\x93NUMPY', 0, 'latin1');
-  pre[6] = 1; pre[7] = 0;
-  pre.writeUInt16LE(header.length, 8);
-  return Buffer.concat([pre, Buffer.from(header, 'latin1'), Buffer.from(v.buffer, v.byteOffset, v.byteLength)]);
-}
-

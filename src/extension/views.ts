@@ -204,6 +204,9 @@ export class CompressView {
       case 'cancelWrite':
         this.writing?.abort();
         return;
+      case 'openResult':
+        await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(m.path), 'tensorScalpel.checkpoint');
+        return;
       case 'ready':
         return;
     }
@@ -343,6 +346,9 @@ export class AblateView {
       }
       case 'cancelWrite':
         this.writing?.abort();
+        return;
+      case 'openResult':
+        await vscode.commands.executeCommand('vscode.openWith', vscode.Uri.file(m.path), 'tensorScalpel.checkpoint');
         return;
       case 'ready':
         return;

@@ -225,7 +225,9 @@ export type CompressToHost =
   /** Recompute one tensor's tables for another site factorisation (validated by the host too). */
   | (MessageBase & { type: 'refactor'; name: string; outFactors: number[]; inFactors: number[] })
   | (MessageBase & { type: 'write'; choices: CompressChoice[]; factorized: boolean })
-  | (MessageBase & { type: 'cancelWrite' });
+  | (MessageBase & { type: 'cancelWrite' })
+  /** Open a written result in the overview editor. */
+  | (MessageBase & { type: 'openResult'; path: string });
 
 /** A candidate direction of the ablation picker. */
 export interface AblationCandidate {
@@ -271,4 +273,5 @@ export type AblateToHost =
   | (MessageBase & { type: 'removeCandidate'; id: string })
   | (MessageBase & { type: 'preview'; candidates: string[]; writers: string[] })
   | (MessageBase & { type: 'write'; candidates: string[]; writers: string[] })
-  | (MessageBase & { type: 'cancelWrite' });
+  | (MessageBase & { type: 'cancelWrite' })
+  | (MessageBase & { type: 'openResult'; path: string });

@@ -25,7 +25,7 @@ const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
 const CACHE = process.env.TS_E2E_CACHE || path.join(os.homedir(), '.cache', 'tensor-scalpel-e2e');
 const CODE_SERVER = path.join(CACHE, 'code-server-4.100.3', 'package', 'out', 'node', 'entry.js');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
-const TIMEOUT_S = Number(process.env.TS_E2E_TIMEOUT || 300);
+const TIMEOUT_S = Number(process.env.TS_E2E_TIMEOUT || 480);
 const started = Date.now();
 
 const results = [];
@@ -620,6 +620,212 @@ async function main() {
     return text;
   });
 
+
+  // --- The analysis views: model map, spectrum, bond-dimension editor, ablation picker -------------
+  const picoRef = JSON.parse(readFileSync(path.resolve(ROOT, '../shared/reference/pico.spectra.json'), 'utf8'));
+  const refByName = new Map(picoRef.tensors.map((t) => [t.name, t]));
+  /** Relative error of the best rank-k approximation from the LAPACK reference: sqrt(sum_{i>k} s^2 / sum s^2). */
+  const refError = (name, k) => {
+    const s = refByName.get(name).singularValues;
+    const total = s.reduce((a, v) => a + v * v, 0);
+    let tail = 0;
+    for (let i = k; i < s.length; i++) tail += s[i] * s[i];
+    return Math.sqrt(tail / total);
+  };
+  const blockMatrices = picoRef.tensors.filter((t) => /^h\.\d+\./.test(t.name) && t.shape.length === 2);
+
+  /** The webview (of several open) whose page has `selector`. */
+  async function findWebview(selector, timeout = 30_000) {
+    const end = Date.now() + timeout;
+    while (Date.now() < end) {
+      const n = await page.locator('iframe.webview.ready').count();
+      for (let i = 0; i < n; i++) {
+        const fl = page.frameLocator('iframe.webview.ready').nth(i).frameLocator('#active-frame');
+        if (await fl.locator(selector).count().catch(() => 0) > 0) return fl;
+      }
+      await sleep(250);
+    }
+    throw new Error(`no webview shows ${selector} after ${timeout / 1000} s`);
+  }
+
+  /** Types a path into VS Code's simple file dialog (code-server has no native one) and accepts it. */
+  async function typeIntoFileDialog(target) {
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await sleep(500);
+    for (let attempt = 0; attempt < 6; attempt++) {
+      await input.fill(target);
+      await sleep(300);
+      if ((await input.inputValue()) !== target) continue;
+      await page.keyboard.press('Enter');
+      const gone = await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 3_000 }).then(() => true, () => false);
+      if (gone) return;
+    }
+    throw new Error(`the file dialog did not accept ${target}`);
+  }
+
+  const num = (text) => Number(String(text).replace(/[^0-9.eE+-]/g, ''));
+
+  let mapSeconds = 0;
+  await step('model map: the scan fills one cell per 2-D block matrix, live', async () => {
+    await closeAllEditors();
+    await quickOpen(stName);
+    const ov = await findWebview('#file-name');
+    await ov.locator('#tab-map').click();
+    await ov.locator('#scan-start').waitFor({ timeout: 10_000 });
+    const before = await ov.locator('#model-map rect.cell.filled').count();
+    const t0 = Date.now();
+    await ov.locator('#scan-start').click();
+    await ov.locator('#scan-progress[data-state="done"]').waitFor({ timeout: 90_000 });
+    mapSeconds = (Date.now() - t0) / 1000;
+    const filledBlock = await ov.locator('#model-map rect.cell.filled:not([data-block="none"])').count();
+    const filledAll = await ov.locator('#model-map rect.cell.filled').count();
+    if (filledBlock !== blockMatrices.length) throw new Error(`${filledBlock} block cells filled, the file has ${blockMatrices.length} 2-D block matrices`);
+    if (filledAll !== picoRef.tensors.length) throw new Error(`${filledAll} cells filled, the reference has ${picoRef.tensors.length} matrices`);
+    const rows = await ov.locator('#map-table tr.map-row').count();
+    if (rows !== picoRef.tensors.length) throw new Error(`table has ${rows} rows`);
+    const label = await ov.locator('#model-map').getAttribute('aria-label');
+    if (!/Model map of/.test(label ?? '')) throw new Error(`map aria-label "${label}"`);
+    const violations = await ov.locator('html').getAttribute('data-csp-violations');
+    if (violations !== '0') throw new Error(`${violations} CSP violations`);
+    await ov.locator(`#model-map rect.cell.filled[data-name="h.1.mlp.c_fc.weight"]`).hover();
+    await ov.locator('#map-tooltip:not([hidden])').waitFor({ timeout: 5_000 });
+    await screenshot('model-map-dark');
+    return `${before} filled before, ${filledBlock} block + ${filledAll - filledBlock} other cells after ${mapSeconds.toFixed(1)} s`;
+  });
+
+  await step('spectrum view: click a map cell; drag and key the rank marker; readouts match the reference', async () => {
+    const name = 'h.0.attn.c_attn.weight';
+    const ov = await findWebview('#model-map');
+    await ov.locator(`#model-map rect.cell.filled[data-name="${name}"]`).click();
+    const sp = await findWebview('#readout-rank');
+    await sp.locator('#spectrum-title', { hasText: name }).waitFor({ timeout: 20_000 });
+    const check = async (how) => {
+      const k = Number((await sp.locator('#readout-rank').innerText()).split(' ')[0]);
+      const shown = num(await sp.locator('#readout-error').innerText());
+      const want = refError(name, k);
+      if (!(Math.abs(shown - want) <= 1e-3 * Math.max(want, 1e-3))) throw new Error(`${how}: rank ${k} error ${shown}, reference ${want}`);
+      const [m, n] = refByName.get(name).shape;
+      const params = num((await sp.locator('#readout-params').innerText()).split(' of ')[0]);
+      if (params !== k * (m + n)) throw new Error(`${how}: params ${params}, expected ${k * (m + n)}`);
+      const ratio = num(await sp.locator('#readout-ratio').innerText());
+      if (Math.abs(ratio - (m * n) / (k * (m + n))) > 1e-3 * ratio) throw new Error(`${how}: ratio ${ratio}`);
+      return { k, shown, want };
+    };
+    const box = await sp.locator('#chart-sv').boundingBox();
+    if (!box) throw new Error('no chart box');
+    // Drag from the middle to 70% of the plot width.
+    await page.mouse.move(box.x + box.width * 0.4, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.55, box.y + box.height * 0.5, { steps: 5 });
+    await page.mouse.move(box.x + box.width * 0.7, box.y + box.height * 0.5, { steps: 5 });
+    await page.mouse.up();
+    const a = await check('after drag');
+    if (a.k <= 1) throw new Error(`drag left the marker at rank ${a.k}`);
+    await sp.locator('#chart-sv').focus();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('ArrowLeft');
+    const b = await check('after 3 x ArrowLeft');
+    if (b.k !== a.k - 3) throw new Error(`ArrowLeft x3 moved ${a.k} -> ${b.k}`);
+    await page.keyboard.press('ArrowRight');
+    const c = await check('after ArrowRight');
+    if (c.k !== b.k + 1) throw new Error(`ArrowRight moved ${b.k} -> ${c.k}`);
+    const outliers = await sp.locator('#chart-sv circle.outlier').count();
+    const edge = await sp.locator('#chart-sv line.mp-edge').count();
+    if (edge !== 1) throw new Error(`${edge} MP edge lines`);
+    await screenshot('spectrum-dark');
+    return `drag -> k=${a.k} error ${a.shown} (ref ${a.want.toPrecision(6)}); keys -> k=${b.k}, ${c.k} error ${c.shown} (ref ${c.want.toPrecision(6)}); ${outliers} outliers marked`;
+  });
+
+  const compressedName = 'pico.compressed.safetensors';
+  await step('bond-dimension editor: budgets drive the totals; Write Compressed Model… writes and reopens', async () => {
+    await page.locator('.tabs-container .tab', { hasText: stName }).first().click();
+    const ov = await findWebview('#open-compress');
+    await ov.locator('#open-compress').click();
+    const ed = await findWebview('#compress-table');
+    await ed.locator('#compress-progress').waitFor({ state: 'detached', timeout: 60_000 });
+    const rows = ed.locator('#compress-table tr.tensor-row');
+    const count = await rows.count();
+    if (count !== picoRef.tensors.length) throw new Error(`${count} rows, expected ${picoRef.tensors.length}`);
+    // Global chi = 8: the totals are sum over the selected rows of o1 i1 chi + chi o2 i2 (2 sites, chi capped by the cut).
+    await ed.locator('#budget-mode').selectOption('chi');
+    await ed.locator('#global-chi').fill('8');
+    let wantBefore = 0, wantAfter = 0;
+    for (let i = 0; i < count; i++) {
+      const r = rows.nth(i);
+      if (!(await r.locator('input[type=checkbox]').isChecked())) continue;
+      const [outF, inF] = await r.locator('input[type=text]').evaluateAll((els) => els.map((e) => e.value.split('×').map(Number)));
+      const name = await r.getAttribute('data-name');
+      const [m, n] = refByName.get(name).shape;
+      const chi = Math.min(8, outF[0] * inF[0], outF[1] * inF[1]);
+      wantBefore += m * n;
+      wantAfter += outF[0] * inF[0] * chi + chi * outF[1] * inF[1];
+    }
+    const before = num(await ed.locator('#total-before').innerText());
+    const after = num(await ed.locator('#total-after').innerText());
+    if (before !== wantBefore || after !== wantAfter) throw new Error(`chi 8: totals ${before} -> ${after}, expected ${wantBefore} -> ${wantAfter}`);
+    if (wantBefore !== blockMatrices.reduce((a, t) => a + t.shape[0] * t.shape[1], 0)) throw new Error('default selection is not the block matrices');
+    // Parameter budget 25%: the kept parameters fit.
+    await ed.locator('#budget-mode').selectOption('params');
+    await ed.locator('#param-budget').fill('25');
+    const after25 = num(await ed.locator('#total-after').innerText());
+    if (!(after25 <= 0.25 * wantBefore && after25 > 0.15 * wantBefore)) throw new Error(`25% budget keeps ${after25} of ${wantBefore}`);
+    // Error budget 0.2: every selected row's error is within it.
+    await ed.locator('#budget-mode').selectOption('error');
+    await ed.locator('#error-budget').fill('0.2');
+    const errs = await ed.locator('#compress-table tr.tensor-row td:last-child').allInnerTexts();
+    const worst = Math.max(...errs.map(Number).filter(Number.isFinite));
+    if (!(worst <= 0.2)) throw new Error(`error budget 0.2 but a row shows ${worst}`);
+    const maxShown = num(await ed.locator('#max-error').innerText());
+    await ed.locator('#budget-mode').selectOption('params');
+    await ed.locator('#param-budget').fill('50');
+    await screenshot('compress-editor-dark');
+    // Write it.
+    await ed.locator('#write').click();
+    await typeIntoFileDialog(path.join(dirs.ws, compressedName));
+    await ed.locator('#open-result:not([hidden])').waitFor({ timeout: 120_000 });
+    const status = await ed.locator('#write-status').innerText();
+    if (!/^Wrote /.test(status)) throw new Error(`status "${status}"`);
+    if (!existsSync(path.join(dirs.ws, compressedName))) throw new Error('no output file');
+    await screenshot('compress-written-dark');
+    await runCommand('Notifications: Clear All Notifications').catch(() => undefined);
+    await ed.locator('#open-result').click();
+    const re = await findWebview(`#file-name:text("${compressedName}")`, 30_000);
+    const params = num((await re.locator('#total-params').innerText()).split(' ')[0]);
+    const summaryAfter = num(/→ ([\d,]+)/.exec(status)?.[1] ?? 'NaN');
+    if (params !== summaryAfter) throw new Error(`the reopened file has ${params} parameters, the summary said ${summaryAfter}`);
+    const fileKb = (statSync(path.join(dirs.ws, compressedName)).size / 1024).toFixed(0);
+    return `chi 8: ${wantBefore} -> ${wantAfter}; 25%: ${after25}; error 0.2: worst row ${worst} (max ${maxShown}); wrote ${compressedName} (${fileKb} KiB), reopened: ${params} parameters — ${status}`;
+  });
+
+  await step('ablation picker: residual writers pre-selected; preview of u1 removed from its own tensor matches s1 / ||W||', async () => {
+    await closeAllEditors();
+    await quickOpen(stName);
+    await findWebview('#file-name');
+    await runCommand('Tensor Scalpel: Ablate…');
+    const ab = await findWebview('#writer-table');
+    const names = await ab.locator('#writer-table tr.writer-row').evaluateAll((rs) => rs.map((r) => r.getAttribute('data-name')));
+    const want = [...[0, 1, 2, 3].flatMap((i) => [`h.${i}.attn.c_proj.weight`, `h.${i}.mlp.c_proj.weight`]), 'wte.weight'];
+    const missing = want.filter((n) => !names.includes(n));
+    if (missing.length) throw new Error(`writers lack ${missing.join(', ')}; shown: ${names.join(', ')}`);
+    const checked = await ab.locator('#writer-table tr.writer-row input[type=checkbox]:checked').count();
+    if (checked < want.length) throw new Error(`${checked} writers pre-selected`);
+    const tensor = 'h.0.attn.c_proj.weight';
+    await ab.locator('#svd-tensor').selectOption(tensor);
+    await ab.locator('#svd-count').fill('2');
+    await ab.locator('#add-singular').click();
+    await ab.locator('#candidate-table tr.candidate-row').first().waitFor({ timeout: 30_000 });
+    await ab.locator('#candidate-table tr.candidate-row input[type=checkbox]').first().check();
+    await ab.locator('#preview').click();
+    const cell = ab.locator(`#writer-table tr.writer-row[data-name="${tensor}"] td.num`).first();
+    await ab.locator(`#writer-table tr.writer-row[data-name="${tensor}"] td.num:text("%")`).first().waitFor({ timeout: 30_000 });
+    const shown = num(await cell.innerText()) / 100;
+    const s = refByName.get(tensor).singularValues;
+    const expectFrac = s[0] / Math.sqrt(s.reduce((a, v) => a + v * v, 0));
+    if (Math.abs(shown - expectFrac) > 2e-3 * expectFrac) throw new Error(`preview ${shown}, reference s1/||W|| = ${expectFrac}`);
+    await screenshot('ablation-picker-dark');
+    return `${names.length} writers (${checked} pre-selected); u1 of ${tensor} removes ${(shown * 100).toFixed(2)}% of its norm (reference ${(expectFrac * 100).toFixed(2)}%)`;
+  });
+
   // 6. Light theme: the overview's text stays readable.
   await step('light theme: overview body text contrast >= 4.5', async () => {
     await closeAllEditors();
@@ -630,6 +836,32 @@ async function main() {
     if (c.ratio < 4.5 || c.tdRatio < 4.5) throw new Error(`contrast ${c.ratio.toFixed(2)} / ${c.tdRatio.toFixed(2)} (${c.fg} on ${c.bg})`);
     if (darkContrast && c.bg === darkContrast.bg) throw new Error(`background did not change with the theme (${c.bg})`);
     return `${c.fg} on ${c.bg}: ${c.ratio.toFixed(2)}:1 (tensor names ${c.tdRatio.toFixed(2)}:1)`;
+  });
+
+  await step('light theme: model map, spectrum, bond-dimension editor and ablation picker', async () => {
+    await closeAllEditors();
+    await quickOpen(stName);
+    const ov = await findWebview('#file-name');
+    if (await ov.locator('#model-map').count() === 0) await ov.locator('#tab-map').click();
+    await ov.locator('#model-map rect.cell.filled').first().waitFor({ timeout: 20_000 });
+    const filled = await ov.locator('#model-map rect.cell.filled').count();
+    await screenshot('model-map-light');
+    await ov.locator('#model-map rect.cell.filled[data-name="h.2.mlp.c_proj.weight"]').click();
+    const sp = await findWebview('#readout-rank');
+    await sp.locator('#spectrum-title', { hasText: 'h.2.mlp.c_proj.weight' }).waitFor({ timeout: 20_000 });
+    await screenshot('spectrum-light');
+    await page.locator('.tabs-container .tab', { hasText: stName }).first().click();
+    const ov2 = await findWebview('#open-compress');
+    await ov2.locator('#open-compress').click();
+    const ed = await findWebview('#compress-table');
+    await ed.locator('#compress-progress').waitFor({ state: 'detached', timeout: 60_000 });
+    await screenshot('compress-editor-light');
+    await page.locator('.tabs-container .tab', { hasText: stName }).first().click();
+    const ov3 = await findWebview('#open-ablate');
+    await ov3.locator('#open-ablate').click();
+    await findWebview('#writer-table');
+    await screenshot('ablation-picker-light');
+    return `${filled} map cells filled after reopening (scan state kept by the host)`;
   });
 
   await step('high-contrast theme: overview body text contrast >= 4.5', async () => {

@@ -73,9 +73,10 @@ export function at(t: ChiTable, chi: number, probe?: Probe): { params: number; e
 
 /**
  * Per-tensor chi for a budget. `overrides` (name -> chi) win over the global choice and count against
- * a parameter budget as fixed. Returns chi per tensor in table order.
+ * a parameter budget as fixed; a parameter budget spreads over the `selected` tensors only. Returns
+ * chi per tensor in table order.
  */
-export function allocate(tables: ChiTable[], mode: BudgetMode, overrides: ReadonlyMap<string, number> = new Map(), probe?: Probe): number[] {
+export function allocate(tables: ChiTable[], mode: BudgetMode, overrides: ReadonlyMap<string, number> = new Map(), probe?: Probe, selected?: ReadonlySet<string>): number[] {
   const out = new Array<number>(tables.length);
   if (mode.kind === 'chi') {
     for (let i = 0; i < tables.length; i++) out[i] = clampChi(tables[i], overrides.get(tables[i].name) ?? mode.chi);
@@ -88,11 +89,14 @@ export function allocate(tables: ChiTable[], mode: BudgetMode, overrides: Readon
     }
     return out;
   }
-  // Parameter budget: the smallest common error level whose per-tensor chis fit the budget (bisection
-  // on the level; the total params at a level are non-increasing in it).
-  let budget = mode.fraction * tables.reduce((a, t) => a + t.dense, 0);
+  // Parameter budget over the selected tensors (all when no selection is given): the smallest common
+  // error level whose per-tensor chis fit the budget (bisection on the level; the total params at a
+  // level are non-increasing in it). Unselected tensors get the full chi and do not count.
+  const inBudget = (t: ChiTable) => !selected || selected.has(t.name);
+  let budget = mode.fraction * tables.reduce((a, t) => a + (inBudget(t) ? t.dense : 0), 0);
   const free: number[] = [];
   for (let i = 0; i < tables.length; i++) {
+    if (!inBudget(tables[i])) { out[i] = maxChi(tables[i]); continue; }
     const o = overrides.get(tables[i].name);
     if (o !== undefined) { out[i] = clampChi(tables[i], o); budget -= at(tables[i], out[i], probe).params; } else free.push(i);
   }
@@ -104,7 +108,7 @@ export function allocate(tables: ChiTable[], mode: BudgetMode, overrides: Readon
   let lo = 0, hi = 1;
   if (paramsAt(lo) <= budget) hi = lo;
   else {
-    for (let iter = 0; iter < 30; iter++) {
+    for (let iter = 0; iter < 24; iter++) { // level resolution 2^-24 ≈ 6e-8
       const mid = (lo + hi) / 2;
       if (paramsAt(mid) <= budget) hi = mid; else lo = mid;
     }

@@ -10,6 +10,7 @@ import type {
 import css from './style.css';
 import { formatBytes, formatCompact, formatInt, formatPercent, formatShape } from './format';
 import { DEFAULT_SORT, filterTensors, nextSort, sortTensors, summarizeGroups, type SortKey, type SortSpec } from './table';
+import { ModelMap, type MapUi } from './map';
 
 interface UiState {
   sort: SortSpec;
@@ -21,6 +22,9 @@ interface UiState {
   showAll: boolean;
   scrollY: number;
   highlighted?: string;
+  /** Which tab shows: the header overview or the model map. */
+  tab?: 'overview' | 'map';
+  map?: MapUi;
 }
 
 /** Rows rendered before a "Show all" button: the DOM stays light for MoE models with 10,000+ tensors. */
@@ -63,6 +67,8 @@ function send(msg: Unsent<OverviewToHost>): Promise<HostToOverview> {
   });
 }
 
+const modelMap = new ModelMap((m) => send(m), h, ui.map ?? { metric: 'normalizedEntropy', sort: { key: 'depth', dir: 'asc' } }, (map) => saveUi({ map }));
+
 window.addEventListener('message', (event: MessageEvent<HostToOverview>) => {
   const m = event.data;
   if (!m || typeof m !== 'object' || typeof m.type !== 'string') return;
@@ -80,6 +86,14 @@ window.addEventListener('message', (event: MessageEvent<HostToOverview>) => {
       highlight(m.name);
       break;
     case 'ack':
+      break;
+    case 'mapState':
+    case 'mapResult':
+      modelMap.onMessage(m);
+      break;
+    case 'showMap':
+      saveUi({ tab: 'map' });
+      render();
       break;
   }
 });
@@ -141,12 +155,31 @@ function renderError(s: Extract<OverviewState, { kind: 'error' }>): void {
 function renderModel(m: OverviewModel): void {
   const reload = h('button', { type: 'button', class: 'secondary', title: 'Read the header again' }, 'Reload');
   reload.addEventListener('click', () => void send({ type: 'reload' }));
+  modelMap.setModel(m);
+  const tab = ui.tab ?? 'overview';
+  const tabButton = (id: 'overview' | 'map', label: string) => {
+    const b = h('button', { type: 'button', role: 'tab', id: `tab-${id}`, class: `tab${tab === id ? ' active' : ''}`, 'aria-selected': String(tab === id), 'aria-controls': 'tab-panel', tabindex: tab === id ? 0 : -1 }, label);
+    b.addEventListener('click', () => { saveUi({ tab: id }); render(); document.getElementById(`tab-${id}`)?.focus(); });
+    b.addEventListener('keydown', (ev) => {
+      if (ev.key !== 'ArrowRight' && ev.key !== 'ArrowLeft') return;
+      const next = id === 'overview' ? 'map' : 'overview';
+      saveUi({ tab: next }); render(); document.getElementById(`tab-${next}`)?.focus();
+    });
+    return b;
+  };
+  const header = h('header', { class: 'title' },
+    h('div', {},
+      h('h1', { id: 'file-name' }, m.fileName),
+      h('p', { class: 'muted path' }, m.path)),
+    reload);
+  const tabs = h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Views of this checkpoint' }, tabButton('overview', 'Overview'), tabButton('map', 'Model map'));
+  if (tab === 'map') {
+    app.append(header, tabs, h('div', { id: 'tab-panel', role: 'tabpanel', 'aria-labelledby': 'tab-map' }, modelMap.render()));
+    return;
+  }
   app.append(
-    h('header', { class: 'title' },
-      h('div', {},
-        h('h1', { id: 'file-name' }, m.fileName),
-        h('p', { class: 'muted path' }, m.path)),
-      reload),
+    header,
+    tabs,
     renderFacts(m),
     renderDtypeMix(m),
     renderGroups(m),

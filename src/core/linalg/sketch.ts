@@ -83,11 +83,15 @@ export async function randomizedSvdWith(ops: SketchOps, k: number, opts: Randomi
   }
   await cancellationPoint(opts.signal);
   const bt = await ops.mulAt(basis); // n x l = B^T
-  const small = await smallSvd({ rows: l, cols: n, data: transposeData(bt) });
+  // SVD of the wide B through a QR of B^T (products only, no O(n l^2) TypeScript loop):
+  // B^T = Q_b R_b  =>  B = R_b^T Q_b^T = U_r S (Q_b V_r)^T  with  R_b^T = U_r S V_r^T  (l x l).
+  const qb = await ops.orthonormalize(bt);
+  const rb = await ops.gemm64(qb, bt, true, false);
+  const small = await smallSvd({ rows: l, cols: l, data: transposeData(rb) });
   const uSmall = columns(small.u, 0, kk);
   const U = await ops.gemm64(basis, uSmall, false, false);
   const S = small.s.slice(0, kk);
-  const Vt: Matrix64 = { rows: kk, cols: n, data: small.vt.data.slice(0, kk * n) };
+  const Vt = await ops.gemm64({ rows: kk, cols: l, data: small.vt.data.slice(0, kk * l) }, qb, false, true);
   if (opts.vectors === false) return { U: { rows: m, cols: 0, data: new Float64Array(0) }, S, Vt: { rows: 0, cols: n, data: new Float64Array(0) } };
   return { U, S, Vt };
 }
