@@ -12,10 +12,11 @@ import { compressCommand } from './commands/compress';
 import { ablateCommand } from './commands/ablate';
 import { injectCommand } from './commands/inject';
 import { applyCommand } from './commands/apply';
+import { tourCommand } from './commands/tour';
 
 /** Every subcommand of `tensor-scalpel`; later features add theirs here. */
 export const COMMANDS: CliCommand[] = [
-  inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand,
+  tourCommand, inspectCommand, exportCommand, spectraCommand, mpoCommand, evalCommand, generateCommand,
   compressCommand, ablateCommand, injectCommand, applyCommand, directionCommand, compressionTableCommand];
 
 function help(): string {

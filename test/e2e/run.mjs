@@ -826,6 +826,33 @@ async function main() {
     return `${names.length} writers (${checked} pre-selected); u1 of ${tensor} removes ${(shown * 100).toFixed(2)}% of its norm (reference ${(expectFrac * 100).toFixed(2)}%)`;
   });
 
+
+  await step('Models tree context menu: Analyze Spectrum on a tensor opens its spectrum', async () => {
+    await closeAllEditors();
+    const name = 'h.0.mlp.c_fc.weight';
+    let row = treeRows().filter({ hasText: name }).first();
+    if (await row.count() === 0) {
+      const model = treeRows().filter({ hasText: stName }).first();
+      if (await model.getAttribute('aria-expanded') !== 'true') await model.locator('.monaco-tl-twistie').click();
+      const block = treeRows().filter({ hasText: /^\s*block 0/ }).last();
+      await block.waitFor({ timeout: 10_000 });
+      if (await block.getAttribute('aria-expanded') !== 'true') await block.locator('.monaco-tl-twistie').click();
+      row = treeRows().filter({ hasText: name }).first();
+    }
+    await row.waitFor({ timeout: 10_000 });
+    await row.click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: /^\s*Analyze Spectrum\s*$/ }).first();
+    await item.waitFor({ timeout: 10_000 });
+    const items = (await page.locator('.monaco-menu .action-label').allInnerTexts()).map((t) => t.trim()).filter(Boolean);
+    for (const want of ['Analyze Spectrum', 'Add Spectrum to Comparison', 'Compress…', 'Ablate…']) {
+      if (!items.includes(want)) throw new Error(`context menu lacks "${want}": ${items.join(', ')}`);
+    }
+    await item.click();
+    const sp = await findWebview('#spectrum-title');
+    await sp.locator('#spectrum-title', { hasText: name }).waitFor({ timeout: 20_000 });
+    return `menu: ${items.join(', ')}`;
+  });
+
   // 6. Light theme: the overview's text stays readable.
   await step('light theme: overview body text contrast >= 4.5', async () => {
     await closeAllEditors();

@@ -114,6 +114,37 @@ export async function run(): Promise<void> {
     check(api.store.all().length === before - 1, 'other models changed');
   });
 
+  await test('analysis service: a spectrum from the worker pool agrees with ||W||_F of the decoded tensor', async () => {
+    check(api, 'no API');
+    const sample = vscode.Uri.joinPath(ext!.extensionUri, 'media', 'sample', 'stories260K.gguf').fsPath;
+    const name = 'blk.0.attn_q.weight';
+    const t = await api.analysis.spectrum(sample, name);
+    const s = t.singularValues ?? [];
+    check(s.length === 64, `${s.length} singular values`);
+    const ckpt = await open(sample);
+    let fro = 0;
+    try {
+      const w = await ckpt.get(name)!.read();
+      for (let i = 0; i < w.length; i++) fro += w[i] * w[i];
+      fro = Math.sqrt(fro);
+    } finally {
+      await ckpt.close();
+    }
+    const fromS = Math.sqrt(s.reduce((a, v) => a + v * v, 0));
+    check(Math.abs(fromS - fro) < 1e-4 * fro, `sqrt(sum s^2) = ${fromS}, ||W||_F = ${fro}`);
+    return `${t.backend}: ||W||_F ${fro.toFixed(5)}, from the spectrum ${fromS.toFixed(5)}`;
+  });
+
+  await test('computed directions: the extension point lists and removes a direction', async () => {
+    check(api, 'no API');
+    const before = api.analysis.computedDirections().length;
+    const id = await vscode.commands.executeCommand('tensorScalpel.addComputedDirection', { id: 'inhost-test', label: 'test direction', file: '/nonexistent/refusal.npy', detail: 'from an in-host test' });
+    check(id === 'inhost-test', `returned ${String(id)}`);
+    check(api.analysis.computedDirections().some((d) => d.id === 'inhost-test'), 'not listed');
+    await vscode.commands.executeCommand('tensorScalpel.removeComputedDirection', 'inhost-test');
+    check(api.analysis.computedDirections().length === before, 'not removed');
+  });
+
   const out = process.env.TS_E2E_INHOST_RESULTS;
   if (out) writeFileSync(out, JSON.stringify(results, null, 2));
   else console.log(JSON.stringify(results, null, 2));
