@@ -31,9 +31,9 @@ import { getLinalgBackend, GaussianRng, type LinalgBackend, type Matrix } from '
 const QUICK = process.argv.includes('--quick');
 const NO_RANDOMIZED = QUICK || process.argv.includes('--no-randomized');
 const shapesArg = process.argv.indexOf('--shapes');
-/** --shapes 4096x4096,1024x4096 : only these shapes. */
+/** --shapes 4096x4096,1024x4096 : only these shapes ('none': only the randomized comparison). */
 const SHAPES: Array<[number, number]> | undefined = shapesArg >= 0
-  ? process.argv[shapesArg + 1]!.split(',').map((x) => x.split('x').map(Number) as [number, number])
+  ? process.argv[shapesArg + 1]!.split(',').map((x) => x.split('x').map(Number) as [number, number]).filter(([r, c]) => r > 0 && c > 0)
   : undefined;
 const runsArg = process.argv.indexOf('--runs');
 const RUNS = runsArg >= 0 ? Number(process.argv[runsArg + 1]) : 3;

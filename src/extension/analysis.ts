@@ -14,8 +14,8 @@ import type { TensorEntry } from '../core/checkpoint/types';
 import type { TensorSpectrum } from '../core/analysis/analyze';
 import { WorkerPool, scanSpectra } from '../core/jobs';
 import { getLinalgBackend, type LinalgBackend } from '../core/linalg';
-import { decomposeMpo, mpoReport } from '../core/analysis/mpo';
-import { chiTable } from './chiTable';
+import { resolveSitePlan } from '../core/analysis/mpo';
+import { chiTable, exactBondSpectra } from './chiTable';
 import { npyFloat32Bytes } from './npy';
 import { directionComponent, residualWriters, loadDirection } from '../core/surgery';
 import type { CompressTensor, MapTensorMetrics, ScanStatus, SpectrumSeries } from '../protocol/messages';
@@ -175,8 +175,8 @@ export class AnalysisService implements vscode.Disposable {
   }
 
   /**
-   * The bond-dimension editor's table for one 2-D tensor: exact bond spectra from a TT-SVD without
-   * truncation (2 sites unless factors are given), then for every uniform chi = 1..max:
+   * The bond-dimension editor's table for one 2-D tensor: the exact bond spectra (one singular-value
+   * computation per cut, see chiTable.ts; 2 sites unless factors are given), then for every uniform chi = 1..max:
    *   chi_k = min(chi, L_k, R_k), params = sum_k chi_{k-1} o_k i_k chi_k,
    *   error = sqrt(sum_k sum_{j > chi_k} s_{k,j}^2) / ||W||_F   (TT-SVD bound; exact for 2 sites).
    */
@@ -184,10 +184,8 @@ export class AnalysisService implements vscode.Disposable {
     const [rows, cols] = entry.shape;
     const w = await entry.read({ signal });
     const backend = await this.backend();
-    const mpo = await decomposeMpo(w, rows, cols, {
-      backend, sites: 2, spectra: 'exact', signal, ...(factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : {}),
-    });
-    const rep = mpoReport(mpo);
+    const plan = resolveSitePlan(rows, cols, factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : { sites: 2 });
+    const rep = await exactBondSpectra(w, rows, cols, plan.outFactors, plan.inFactors, backend, signal);
     const { params, errors } = chiTable(rep);
     const embeddingLike = /(^|\.)(wte|wpe|token_embd|position_embd|embed_tokens|lm_head|output)(\.weight)?$/.test(entry.name);
     return {

@@ -7,7 +7,10 @@
  * The error is Oseledets' TT-SVD bound (Thm 2.2) from each cut's exact Schmidt values; with 2 sites
  * there is one cut and it is the exact error of the truncated TT-SVD (Eckart-Young on the unfolding).
  */
-import { bondDimensionsForChi, mpoParamCount } from '../core/analysis/mpo';
+import { bondDimensionsForChi, mpoParamCount, spectrumEntropies } from '../core/analysis/mpo';
+import { matrixToSiteTensor, sumSquares } from '../core/analysis/mpoTensor';
+import { CancelledError } from '../core/checkpoint/errors';
+import type { LinalgBackend } from '../core/linalg/types';
 
 export interface ChiTableInput {
   outFactors: number[];
@@ -36,4 +39,32 @@ export function chiTable(rep: ChiTableInput): { params: number[]; errors: number
     errors.push(normSq > 0 ? Math.sqrt(Math.min(1, discarded / normSq)) : 0);
   }
   return { params, errors };
+}
+
+/**
+ * The exact Schmidt values at every bond cut of W's MPO form without building the cores: the cut
+ * after site k is the unfolding of the site tensor P (analysis/mpoTensor.ts) into L_k = d_1 ... d_k
+ * rows and R_k = d_{k+1} ... d_N columns, which in P's row-major layout is a plain reshape. Its
+ * singular values are the bond spectrum ('exact' spectra of analysis/mpo.ts), at the cost of one
+ * singular-value computation per cut instead of a full TT-SVD with cores.
+ */
+export async function exactBondSpectra(
+  w: Float32Array, rows: number, cols: number, outFactors: number[], inFactors: number[],
+  backend: Pick<LinalgBackend, 'singularValues'>, signal?: AbortSignal,
+): Promise<ChiTableInput & { bondEntropies: number[]; maxBondEntropies: number[] }> {
+  const P = matrixToSiteTensor(w, rows, cols, outFactors, inFactors);
+  const d = outFactors.map((o, k) => o * inFactors[k]);
+  const total = P.length;
+  const bondSpectra: Float64Array[] = [], bondEntropies: number[] = [], maxBondEntropies: number[] = [];
+  let L = 1;
+  for (let k = 0; k < d.length - 1; k++) {
+    if (signal?.aborted) throw new CancelledError();
+    L *= d[k];
+    const R = total / L;
+    const s = await backend.singularValues({ rows: L, cols: R, data: P }, { method: 'auto' });
+    bondSpectra.push(s);
+    bondEntropies.push(spectrumEntropies(s).entropy);
+    maxBondEntropies.push(Math.log(Math.min(L, R)));
+  }
+  return { outFactors, inFactors, bondSpectra, frobeniusNorm: Math.sqrt(sumSquares(w)), bondEntropies, maxBondEntropies };
 }

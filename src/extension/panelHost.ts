@@ -34,10 +34,11 @@ export class PanelHost<ToWebview extends MessageBase, FromWebview extends Messag
       if (!m || typeof m !== 'object' || typeof m.type !== 'string') return;
       if (m.type === 'ready') {
         this.ready = true;
-        this.onReady();
+        // What was posted while the page was away, then the view's full current state (which wins).
         const q = this.queue;
         this.queue = [];
         for (const x of q) void this.panel.webview.postMessage(x);
+        this.onReady();
         return;
       }
       try {

@@ -24,6 +24,7 @@ export const ABLATE_VIEW_TYPE = 'tensorScalpel.ablate';
 export class SpectrumView {
   private host: PanelHost<HostToSpectrum, SpectrumToHost> | undefined;
   private series: SpectrumSeries[] = [];
+  private loading: string | undefined;
 
   constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService) {}
 
@@ -32,20 +33,23 @@ export class SpectrumView {
     const host = this.ensure();
     host.panel.reveal(undefined, false);
     if (!add) this.series = [];
-    host.post({ type: 'spectra', series: this.series, loading: `Computing the spectrum of ${name}…` });
+    this.loading = `Computing the spectrum of ${name}…`;
+    this.push();
     try {
       const t = await this.analysis.spectrum(file, name);
       const s = spectrumSeries(file, t);
       this.series = [...this.series.filter((x) => !(x.path === file && x.name === name)), s];
       host.panel.title = this.series.length === 1 ? `Spectrum: ${name}` : `Spectra (${this.series.length})`;
+      this.loading = undefined;
       this.push();
     } catch (e) {
+      this.loading = undefined;
       host.post({ type: 'spectra', series: this.series, error: logError(`spectrum of ${name}`, e) });
     }
   }
 
   private push(): void {
-    this.host?.post({ type: 'spectra', series: this.series });
+    this.host?.post({ type: 'spectra', series: this.series, ...(this.loading ? { loading: this.loading } : {}) });
   }
 
   private ensure(): PanelHost<HostToSpectrum, SpectrumToHost> {

@@ -6,7 +6,7 @@
  *   npm run test:e2e            (after scripts/setup-e2e.sh)
  *
  * Env: TS_E2E_CACHE (code-server cache, default ~/.cache/tensor-scalpel-e2e), TS_E2E_TIMEOUT (seconds,
- * default 300), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build,
+ * default 480), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build,
  * TS_E2E_NO_PACKAGE=1 skips packaging and installing the .vsix.
  * Everything is checked through the DOM (workbench and webview iframes) or the extension's log file;
  * code-server's exit code says nothing about the tests. Screenshots go to test-artifacts/e2e/.
@@ -827,6 +827,35 @@ async function main() {
   });
 
 
+  await step('model map exports: CSV and PNG through the save dialog', async () => {
+    await closeAllEditors();
+    await quickOpen(stName);
+    const ov = await findWebview('#file-name');
+    if (await ov.locator('#model-map').count() === 0) await ov.locator('#tab-map').click();
+    await ov.locator('#model-map rect.cell.filled').first().waitFor({ timeout: 20_000 });
+    const csvPath = path.join(dirs.ws, 'pico.map.csv');
+    await ov.locator('#map-export-csv').click();
+    await typeIntoFileDialog(csvPath);
+    for (let i = 0; i < 50 && !existsSync(csvPath); i++) await sleep(100);
+    const lines = readFileSync(csvPath, 'utf8').trim().split(/\r?\n/);
+    if (lines.length !== picoRef.tensors.length + 1) throw new Error(`CSV has ${lines.length} lines`);
+    const header = lines[0].split(',');
+    const iEnt = header.indexOf('normalized_entropy');
+    const row = lines.find((l) => l.startsWith('h.0.attn.c_attn.weight,')).split(',');
+    const s = refByName.get('h.0.attn.c_attn.weight').singularValues;
+    const tot = s.reduce((a, v) => a + v * v, 0);
+    const ent = -s.reduce((a, v) => { const p = (v * v) / tot; return p > 0 ? a + p * Math.log(p) : a; }, 0) / Math.log(s.length);
+    if (Math.abs(Number(row[iEnt]) - ent) > 1e-5) throw new Error(`CSV normalised entropy ${row[iEnt]}, reference ${ent}`);
+    const pngPath = path.join(dirs.ws, 'pico.map.png');
+    await ov.locator('#map-export-png').click();
+    await typeIntoFileDialog(pngPath);
+    for (let i = 0; i < 50 && !existsSync(pngPath); i++) await sleep(100);
+    const png = readFileSync(pngPath);
+    if (png.subarray(1, 4).toString('latin1') !== 'PNG') throw new Error('not a PNG');
+    const width = png.readUInt32BE(16), height = png.readUInt32BE(20);
+    return `CSV ${lines.length - 1} rows (normalised entropy of h.0.attn.c_attn ${Number(row[iEnt]).toFixed(6)} = reference ${ent.toFixed(6)}); PNG ${width}x${height}, ${png.length} bytes`;
+  });
+
   await step('Models tree context menu: Analyze Spectrum on a tensor opens its spectrum', async () => {
     await closeAllEditors();
     const name = 'h.0.mlp.c_fc.weight';
@@ -847,7 +876,9 @@ async function main() {
     for (const want of ['Analyze Spectrum', 'Add Spectrum to Comparison', 'Compress…', 'Ablate…']) {
       if (!items.includes(want)) throw new Error(`context menu lacks "${want}": ${items.join(', ')}`);
     }
-    await item.click();
+    // Menus run their action on mouse-up over the item's anchor; hover it, then accept with Enter.
+    await item.locator('.action-menu-item').hover();
+    await page.keyboard.press('Enter');
     const sp = await findWebview('#spectrum-title');
     await sp.locator('#spectrum-title', { hasText: name }).waitFor({ timeout: 20_000 });
     return `menu: ${items.join(', ')}`;

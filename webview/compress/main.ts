@@ -36,7 +36,7 @@ const msg = createMessenger<CompressToHost, HostToCompress, UiState>(api, (m) =>
   switch (m.type) {
     case 'compressModel':
       model = m.model;
-      if (m.focus) ui.selected = m.focus;
+      if (m.focus && m.focus !== ui.selected) { ui.selected = m.focus; scrollToSelected = true; }
       render();
       break;
     case 'compressTensor': {
@@ -75,6 +75,8 @@ function budgetMode(): BudgetMode {
 }
 
 let refresh: () => void = () => undefined;
+/** Set when the host focused a tensor ("Compress…" on a tree row): scroll its row into view once. */
+let scrollToSelected = false;
 let renderWriteStatus: () => void = () => undefined;
 
 function render(): void {
@@ -239,6 +241,11 @@ function render(): void {
     });
   };
   refresh();
+  if (scrollToSelected && ui.selected && rows.has(ui.selected)) {
+    scrollToSelected = false;
+    const r = rows.get(ui.selected)!;
+    requestAnimationFrame(() => { r.tr.scrollIntoView({ block: 'nearest' }); r.chi.focus({ preventScroll: true }); });
+  }
 }
 
 function drawProfile(parent: HTMLElement, t: CompressTensor): void {
