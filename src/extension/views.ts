@@ -226,6 +226,7 @@ export class AblateView {
   private readonly candidates = new Map<string, AblationCandidate & { file: string; key?: string }>();
   private writing: AbortController | undefined;
   private lastStatus: HostToAblate | undefined;
+  private lastPreview: Extract<HostToAblate, { type: 'preview' }> | undefined;
   private readonly subs: vscode.Disposable[] = [];
 
   static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): AblateView {
@@ -245,6 +246,7 @@ export class AblateView {
     this.host.onReady = () => {
       if (this.model) this.host.post({ type: 'ablateModel', model: this.model, focus: this.focus });
       this.pushCandidates();
+      if (this.lastPreview) this.host.post({ type: 'preview', rows: this.lastPreview.rows, ...(this.lastPreview.error ? { error: this.lastPreview.error } : {}) });
       if (this.lastStatus) this.host.post(this.lastStatus as never);
     };
     this.subs.push(analysis.onDidChangeComputedDirections(() => this.pushCandidates()));
@@ -320,9 +322,12 @@ export class AblateView {
         const writers = (this.model?.writers ?? []).filter((w) => m.writers.includes(w.name)).map((w) => ({ name: w.name, axis: w.residualAxis }));
         try {
           const rows = await this.analysis.ablationPreview(this.file, writers, all.map((c) => ({ id: c.id, file: c.file, key: c.key })));
+          this.lastPreview = { type: 'preview', rows, messageId: 0 };
           this.host.post({ type: 'preview', rows });
         } catch (e) {
-          this.host.post({ type: 'preview', rows: [], error: logError('ablation preview', e) });
+          const error = logError('ablation preview', e);
+          this.lastPreview = { type: 'preview', rows: [], error, messageId: 0 };
+          this.host.post({ type: 'preview', rows: [], error });
         }
         return;
       }
