@@ -4,6 +4,9 @@
  * webview protocol.
  */
 import type { SpectrumOptions, TensorSpectrum } from '../analysis/analyze';
+import type { CompressTableResult, SiteFactors } from '../analysis/chiTable';
+import type { ApplyProgress, ApplyResult } from '../surgery/apply';
+import type { Recipe } from '../surgery/recipe';
 
 export type BackendPreference = 'auto' | 'native' | 'portable';
 
@@ -27,11 +30,77 @@ export interface SpectrumTaskRequest {
   settings: WorkerBackendSettings;
 }
 
-export type WorkerRequest = SpectrumTaskRequest;
+/** pool -> worker: the bond-dimension editor's table of one 2-D tensor (analysis/chiTable.ts). */
+export interface CompressTableTaskRequest {
+  type: 'compress-table';
+  taskId: number;
+  path: string;
+  tensor: string;
+  /** Explicit site factors; default the 2-site plan. */
+  factors?: SiteFactors;
+  settings: WorkerBackendSettings;
+}
+
+/** The applyRecipe options that cross the thread boundary (the backend is the worker's own). */
+export interface ApplyRecipeTaskOptions {
+  /** Override recipe.input / recipe.output.path. */
+  input?: string;
+  output?: string;
+  /** Write `<out>.recipe.json` (default true). */
+  sidecar?: boolean;
+}
+
+/**
+ * pool -> worker: write an edited / compressed model (surgery/apply.ts applyRecipe). The worker posts
+ * 'progress' replies while it runs and stops cooperatively on a 'cancel' message.
+ */
+export interface ApplyRecipeTaskRequest {
+  type: 'apply-recipe';
+  taskId: number;
+  recipe: Recipe;
+  options: ApplyRecipeTaskOptions;
+  settings: WorkerBackendSettings;
+}
+
+export type WorkerTaskRequest = SpectrumTaskRequest | CompressTableTaskRequest | ApplyRecipeTaskRequest;
+
+/** pool -> worker: abort the running task (its AbortSignal fires inside the worker). */
+export interface CancelTaskRequest {
+  type: 'cancel';
+  taskId: number;
+}
+
+export type WorkerRequest = WorkerTaskRequest | CancelTaskRequest;
+
+/** What each task type resolves to. */
+export interface TaskResults {
+  'spectrum': TensorSpectrum;
+  'compress-table': CompressTableResult;
+  'apply-recipe': ApplyResult;
+}
+
+export type TaskType = WorkerTaskRequest['type'];
+
+/** A task as the caller hands it to WorkerPool.run (the pool assigns the id). */
+export type TaskInput<T extends TaskType = TaskType> = Omit<Extract<WorkerTaskRequest, { type: T }>, 'taskId'>;
+
+/**
+ * A step of a long task, streamed from the worker to WorkerPool.run's onProgress in the order the
+ * worker emitted it. For apply-recipe: `done` items of the current phase are finished and `name` is
+ * the one being worked on now (done = ApplyProgress.index, total = its count).
+ */
+export interface TaskProgress {
+  done: number;
+  total: number;
+  name?: string;
+  phase?: ApplyProgress['phase'];
+  message?: string;
+}
 
 /** worker -> pool. */
 export type WorkerReply =
-  | { type: 'result'; taskId: number; result: TensorSpectrum }
+  | { type: 'result'; taskId: number; result: TaskResults[TaskType] }
+  | { type: 'progress'; taskId: number; progress: TaskProgress }
   | { type: 'error'; taskId: number; error: { name: string; message: string } };
 
 /** One step of a scan, for progress bars and logs. `done` counts finished tensors (any status). */
