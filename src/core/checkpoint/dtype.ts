@@ -35,14 +35,23 @@ export function halfToFloat(h: number): number {
 /** float -> IEEE half, round to nearest even (used by writers and F16 re-encoding). */
 export function floatToHalf(f: number): number {
   const f32 = new Float32Array(1);
-  const u32 = new Uint32Array(f32.buffer);
   f32[0] = f;
-  const x = u32[0];
+  return halfBitsFromFloat32Bits(new Uint32Array(f32.buffer)[0]);
+}
+
+/**
+ * IEEE binary16 from a float32 bit pattern `x`, round to nearest even; on bits, so a whole array
+ * converts without allocating per element.
+ * Normal: e16 = e32 - 127 + 15, mantissa = top 10 of 23 bits, rounded on the 13 dropped bits;
+ * subnormal (e16 <= 0): the mantissa with its implicit 1, shifted right by 14 - e16, rounded;
+ * overflow -> inf; NaN keeps a quiet-NaN payload bit.
+ */
+export function halfBitsFromFloat32Bits(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exp = (x >>> 23) & 0xff;
   let mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  let e = exp - 127 + 15;
+  const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;

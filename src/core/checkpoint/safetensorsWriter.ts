@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as nodePath from 'node:path';
 import type { Checkpoint } from './types';
 import { CheckpointError, formatBytes, throwIfAborted } from './errors';
-import { DENSE_DTYPE_BYTES } from './dtype';
+import { DENSE_DTYPE_BYTES, halfBitsFromFloat32Bits } from './dtype';
 import { SAFETENSORS_DTYPES } from './safetensors';
 import { withAtomicOutputs, type BufferedFileWriter } from './atomicWrite';
 
@@ -136,35 +136,7 @@ const LITTLE_ENDIAN_HOST = os.endianness() === 'LE';
 /** Elements encoded per chunk, so an F16 copy of a 1 GB tensor never needs a second full buffer. */
 const ENCODE_CHUNK = 1 << 20;
 
-/**
- * IEEE binary16 from the float32 bit pattern `x`, round to nearest even — the same function as
- * dtype.ts `floatToHalf`, on bits so a whole array converts without allocating per element.
- * Normal: e16 = e32 - 127 + 15, mantissa = top 10 of 23 bits, rounded on the 13 dropped bits;
- * subnormal (e16 <= 0): the mantissa with its implicit 1, shifted right by 14 - e16, rounded;
- * overflow -> inf; NaN keeps a quiet-NaN payload bit.
- */
-function halfBits(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  let mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
-  const e = exp - 127 + 15;
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mant |= 0x800000;
-    const shift = 14 - e;
-    let half = mant >>> shift;
-    const rem = mant & ((1 << shift) - 1);
-    const mid = 1 << (shift - 1);
-    if (rem > mid || (rem === mid && (half & 1))) half++;
-    return sign | half;
-  }
-  let half = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (half & 1))) half++;
-  return sign | half;
-}
+const halfBits = halfBitsFromFloat32Bits;
 
 /** bfloat16 = the top 16 bits of float32, round to nearest even; NaN stays a (quiet) NaN (= dtype.ts floatToBf16). */
 function bf16Bits(u: number): number {

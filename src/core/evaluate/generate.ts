@@ -36,20 +36,9 @@ export interface Generation {
   tokensPerSecond: number;
 }
 
-/**
- * mulberry32: a 32-bit state PRNG (Tommy Ettinger's), uniform in [0, 1). Not cryptographic; chosen
- * because it is tiny, fast and gives the same sequence on every platform for a seed.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded uniform [0, 1) generator (mulberry32, see analysis/mpoRandom.ts): same sequence on every platform. */
+export { mulberry32 as seededRandom } from '../analysis/mpoRandom';
+import { mulberry32 as seededRandom } from '../analysis/mpoRandom';
 
 /** argmax of row `row` of a [rows, vocab] logits array; ties go to the lower id. */
 export function argmaxRow(logits: Float32Array, row: number, vocab: number): number {
