@@ -2,22 +2,20 @@
  * The extension's analysis service: one long-lived WorkerPool for spectrum scans (disposed on
  * deactivate), the scan state of every model (results stream to the model map as they arrive), and the
  * host-side computations of the editors — MPO chi tables, singular directions, ablation previews.
- * Spectra run in the worker pool; the per-tensor MPO tables and SVDs run on the host's linalg backend
- * tensor by tensor (cancellable between tensors).
+ * Spectra, the per-tensor MPO tables ('compress-table') and model writes ('apply-recipe') run in the
+ * worker pool, so the extension host only passes messages; the singular directions (one SVD of one
+ * tensor, on demand) still use the host's linalg backend.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { open } from '../core/checkpoint/open';
 import { CancelledError } from '../core/checkpoint/errors';
-import type { TensorEntry } from '../core/checkpoint/types';
 import type { TensorSpectrum } from '../core/analysis/analyze';
-import { WorkerPool, scanSpectra } from '../core/jobs';
+import { WorkerPool, scanSpectra, type TaskProgress } from '../core/jobs';
 import { getLinalgBackend, type LinalgBackend } from '../core/linalg';
-import { resolveSitePlan } from '../core/analysis/mpo';
-import { chiTable, exactBondSpectra } from './chiTable';
 import { npyFloat32Bytes } from './npy';
-import { directionComponent, residualWriters, loadDirection } from '../core/surgery';
+import { directionComponent, residualWriters, loadDirection, type ApplyResult, type Recipe } from '../core/surgery';
 import type { CompressTensor, MapTensorMetrics, ScanStatus, SpectrumSeries } from '../protocol/messages';
 import { readSettings } from './config';
 import { log, logError } from './log';
@@ -175,23 +173,33 @@ export class AnalysisService implements vscode.Disposable {
   }
 
   /**
-   * The bond-dimension editor's table for one 2-D tensor: the exact bond spectra (one singular-value
-   * computation per cut, see chiTable.ts; 2 sites unless factors are given), then for every uniform chi = 1..max:
+   * The bond-dimension editor's table for one 2-D tensor of `file`, computed in the worker pool
+   * ('compress-table', core/analysis/chiTable.ts): the exact bond spectra (2 sites unless factors are
+   * given), then for every uniform chi = 1..max:
    *   chi_k = min(chi, L_k, R_k), params = sum_k chi_{k-1} o_k i_k chi_k,
    *   error = sqrt(sum_k sum_{j > chi_k} s_{k,j}^2) / ||W||_F   (TT-SVD bound; exact for 2 sites).
+   * Aborting `signal` terminates the worker computing it (CancelledError).
    */
-  async compressTable(entry: TensorEntry, factors?: { outFactors: number[]; inFactors: number[] }, signal?: AbortSignal): Promise<CompressTensor> {
-    const [rows, cols] = entry.shape;
-    const w = await entry.read({ signal });
-    const backend = await this.backend();
-    const plan = resolveSitePlan(rows, cols, factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : { sites: 2 });
-    const rep = await exactBondSpectra(w, rows, cols, plan.outFactors, plan.inFactors, backend, signal);
-    const { params, errors } = chiTable(rep);
-    const embeddingLike = /(^|\.)(wte|wpe|token_embd|position_embd|embed_tokens|lm_head|output)(\.weight)?$/.test(entry.name);
-    return {
-      name: entry.name, shape: [rows, cols], outFactors: rep.outFactors, inFactors: rep.inFactors, params, errors,
-      bondEntropies: rep.bondEntropies, maxBondEntropies: rep.maxBondEntropies, defaultOn: !embeddingLike,
-    };
+  async compressTable(file: string, name: string, factors?: { outFactors: number[]; inFactors: number[] }, signal?: AbortSignal): Promise<CompressTensor> {
+    const s = this.settings();
+    return this.workerPool().run({
+      type: 'compress-table', path: file, tensor: name, factors: factors ? { outFactors: factors.outFactors, inFactors: factors.inFactors } : undefined,
+      settings: { backend: s.linalgBackend, libraryPath: s.nativeLibraryPath || undefined, threads: 1 },
+    }, { signal, urgent: true });
+  }
+
+  /**
+   * Writes an edited / compressed model in the worker pool ('apply-recipe'). Progress arrives in
+   * order through onProgress; aborting `signal` asks the worker to stop (applyRecipe removes its temp
+   * files) and terminates it after a grace period (the pool removes them), then rejects with
+   * CancelledError.
+   */
+  applyRecipe(recipe: Recipe, input: string, output: string, signal?: AbortSignal, onProgress?: (p: TaskProgress) => void): Promise<ApplyResult> {
+    const s = this.settings();
+    return this.workerPool().run({
+      type: 'apply-recipe', recipe, options: { input, output },
+      settings: { backend: s.linalgBackend, libraryPath: s.nativeLibraryPath || undefined },
+    }, { signal, onProgress, urgent: true });
   }
 
   /**

@@ -7,10 +7,10 @@ import * as path from 'node:path';
 import * as fs from 'node:fs';
 import * as vscode from 'vscode';
 import { CancelledError } from '../core/checkpoint/errors';
-import { applyRecipe, type ApplyResult, type Recipe } from '../core/surgery';
+import type { ApplyResult, Recipe } from '../core/surgery';
+import type { AnalysisService } from './analysis';
 import type { MessageBase, Unsent } from '../protocol/messages';
 import { OVERVIEW_VIEW_TYPE } from './checkpointEditor';
-import { readSettings } from './config';
 import { log, logError } from './log';
 import { webviewHtml, webviewOptions } from './webviewHtml';
 
@@ -82,24 +82,21 @@ export async function saveExport(defaultFolder: string, suggestedName: string, f
 export type WriteStatus = { state: 'running' | 'done' | 'error' | 'cancelled'; message: string; output?: string };
 
 /**
- * Runs a recipe through the surgery apply engine with a cancellable progress notification; `cancel`
- * (the webview's own Cancel button) aborts too. Reports to `status`; ends with a summary message whose
- * Open action opens the result in the overview editor.
+ * Runs a recipe through the surgery apply engine in the analysis service's worker pool (the host
+ * thread only relays progress) with a cancellable progress notification; `abort` (the webview's own
+ * Cancel button) aborts too. Reports to `status`; ends with a summary message whose Open action opens
+ * the result in the overview editor.
  */
-export async function runRecipeWithProgress(context: vscode.ExtensionContext, recipe: Recipe, input: string, output: string, status: (s: WriteStatus) => void, abort: AbortController): Promise<ApplyResult | undefined> {
-  const settings = readSettings(context);
+export async function runRecipeWithProgress(analysis: AnalysisService, recipe: Recipe, input: string, output: string, status: (s: WriteStatus) => void, abort: AbortController): Promise<ApplyResult | undefined> {
   status({ state: 'running', message: `writing ${path.basename(output)}…` });
   try {
     const result = await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Tensor Scalpel: writing ${path.basename(output)}`, cancellable: true },
       async (progress, token) => {
         token.onCancellationRequested(() => abort.abort());
-        return applyRecipe(recipe, {
-          input, output, signal: abort.signal, backendPreference: settings.linalgBackend,
-          onProgress: (p) => {
-            progress.report({ message: p.message });
-            status({ state: 'running', message: `${p.phase} ${p.index + 1}/${p.count}: ${p.message}` });
-          },
+        return analysis.applyRecipe(recipe, input, output, abort.signal, (p) => {
+          progress.report({ message: p.message });
+          status({ state: 'running', message: `${p.phase} ${p.done + 1}/${p.total}: ${p.message}` });
         });
       });
     const t = result.totals;

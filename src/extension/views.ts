@@ -129,7 +129,7 @@ export class CompressView {
         for (const e of matrices) {
           if (ac.signal.aborted) throw new CancelledError();
           try {
-            const t = await this.analysis.compressTable(e, undefined, ac.signal);
+            const t = await this.analysis.compressTable(this.file, e.name, undefined, ac.signal);
             this.model.tensors.push(t);
             this.model.progress = { done: this.model.tensors.length, total: matrices.length };
             this.host.post({ type: 'compressTensor', tensor: t, progress: this.model.progress });
@@ -160,16 +160,11 @@ export class CompressView {
         const t = this.model.tensors[idx];
         try {
           userSites(t.shape[0], t.shape[1], m.outFactors, m.inFactors); // throws FactorisationError with the reason
-          const ckpt = await open(this.file);
-          try {
-            const nt: CompressTensor = await this.analysis.compressTable(ckpt.get(m.name)!, { outFactors: m.outFactors, inFactors: m.inFactors });
-            nt.defaultOn = t.defaultOn;
-            this.model.tensors[idx] = nt;
-            this.host.post({ type: 'compressTensor', tensor: nt });
-            this.host.post({ type: 'ack', ok: true, inReplyTo: m.messageId });
-          } finally {
-            await ckpt.close();
-          }
+          const nt: CompressTensor = await this.analysis.compressTable(this.file, m.name, { outFactors: m.outFactors, inFactors: m.inFactors });
+          nt.defaultOn = t.defaultOn;
+          this.model.tensors[idx] = nt;
+          this.host.post({ type: 'compressTensor', tensor: nt });
+          this.host.post({ type: 'ack', ok: true, inReplyTo: m.messageId });
         } catch (e) {
           this.host.post({ type: 'ack', ok: false, error: (e as Error).message, inReplyTo: m.messageId });
         }
@@ -198,7 +193,7 @@ export class CompressView {
           compress: m.choices.map((c) => ({ tensors: [c.name], method: 'mpo' as const, chi: c.chi, outFactors: c.outFactors, inFactors: c.inFactors })),
         };
         this.writing = new AbortController();
-        await runRecipeWithProgress(this.context, recipe, this.file, target.fsPath, (s) => {
+        await runRecipeWithProgress(this.analysis, recipe, this.file, target.fsPath, (s) => {
           this.lastStatus = { type: 'writeStatus', ...s } as HostToCompress;
           this.host.post({ type: 'writeStatus', ...s });
         }, this.writing);
@@ -346,7 +341,7 @@ export class AblateView {
         if (!target) return;
         const recipe: Recipe = { version: 1, output: { path: target.fsPath }, ablate: chosen.map((c) => ({ direction: c.file, ...(c.key ? { key: c.key } : {}), writers: m.writers })) };
         this.writing = new AbortController();
-        await runRecipeWithProgress(this.context, recipe, this.file, target.fsPath, (s) => {
+        await runRecipeWithProgress(this.analysis, recipe, this.file, target.fsPath, (s) => {
           this.lastStatus = { type: 'writeStatus', ...s } as HostToAblate;
           this.host.post({ type: 'writeStatus', ...s });
         }, this.writing);

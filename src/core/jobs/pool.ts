@@ -1,26 +1,50 @@
 /**
- * A pool of worker_threads that runs analyses off the caller's thread, one task (one tensor) per
- * worker at a time, so peak memory stays near (workers x the largest tensor). The caller's thread only
- * passes small messages; the workers open the checkpoint themselves by path.
+ * A pool of worker_threads that runs heavy work off the caller's thread (in the extension: off the
+ * extension host), one task per worker at a time, so peak memory stays near (workers x the largest
+ * tensor). The caller's thread only passes small messages; the workers open checkpoints themselves by
+ * path. Task types (types.ts): 'spectrum' and 'compress-table' (one tensor each) and 'apply-recipe'
+ * (writes a whole edited model; streams progress).
  *
- * Cancellation: a task whose AbortSignal fires while queued is dropped; one already running has its
- * worker terminated (it may be deep inside a LAPACK call that cannot be interrupted) and a fresh
- * worker is started for the next task. Either way the task rejects with CancelledError.
- * A worker that crashes fails only its own task; the pool replaces it.
+ * Cancellation: a task whose AbortSignal fires while queued is dropped. A running 'spectrum' or
+ * 'compress-table' task has its worker terminated at once (it may be deep inside a LAPACK call that
+ * cannot be interrupted, and it leaves nothing behind) and a fresh worker is started for the next
+ * task. A running 'apply-recipe' is asked to stop: the worker aborts its own AbortSignal and
+ * applyRecipe deletes its temp files itself; if the worker has not answered within the grace period
+ * (a long synchronous LAPACK call), it is terminated and the pool deletes that write's temp files
+ * (outputCleanup.ts). Either way the task rejects with CancelledError, and only after the worker has
+ * stopped and the files are gone. A worker that crashes fails only its own task; the pool replaces it.
  */
 import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CancelledError } from '../checkpoint/errors';
-import type { TensorSpectrum } from '../analysis/analyze';
-import type { WorkerReply, WorkerRequest } from './types';
+import { listTempOutputs, removeTempOutputs } from './outputCleanup';
+import type { TaskInput, TaskProgress, TaskResults, WorkerReply, WorkerRequest, WorkerTaskRequest } from './types';
 
 export interface WorkerPoolOptions {
   /** Number of workers (default: one per core, os.availableParallelism()). */
   size?: number;
   /** The worker entry (default: worker.js next to this bundle, or worker.ts under tsx). */
   workerScript?: string;
+  /**
+   * How long a cancelled 'apply-recipe' may take to stop on its own before its worker is terminated
+   * (default 2000 ms). A LAPACK call cannot be interrupted, so the worker sees the cancel only between
+   * calls; 2 s covers one factorisation of a few-thousand-wide matrix.
+   */
+  cancelGraceMs?: number;
+}
+
+/** Per-call options of WorkerPool.run. */
+export interface RunOptions {
+  signal?: AbortSignal;
+  /** Progress the worker reports (apply-recipe), delivered in order; none after cancellation. */
+  onProgress?: (p: TaskProgress) => void;
+  /**
+   * Run ahead of the tasks already queued without it (but after earlier urgent ones): for work a user
+   * is waiting on (an editor's table, a write) while a whole-model scan has queued every tensor.
+   */
+  urgent?: boolean;
 }
 
 /** Counters for tests and logs. */
@@ -33,18 +57,33 @@ export interface PoolStats {
   workersStarted: number;
   /** Workers terminated because of cancellation or a crash. */
   workersRecycled: number;
+  /** Cancelled apply-recipe tasks whose worker did not stop within the grace period. */
+  forcedStops: number;
+  /** Temp files the pool deleted after terminating a writing worker. */
+  tempFilesRemoved: number;
 }
 
 interface Task {
-  request: WorkerRequest;
-  resolve(v: TensorSpectrum): void;
+  request: WorkerTaskRequest;
+  resolve(v: unknown): void;
   reject(e: Error): void;
   signal?: AbortSignal;
+  onProgress?: (p: TaskProgress) => void;
+  /** apply-recipe: the output path and the temp files beside it that predate this write (not ours). */
+  output?: { target: string; before: Set<string> };
+  urgent?: boolean;
+  /** Set once a cancel was sent to the worker (cooperative stop in progress). */
+  cancelling?: { timer: NodeJS.Timeout };
 }
 
 interface Slot {
   worker: Worker;
   task?: Task;
+}
+
+/** Task types whose worker is asked to stop (and cleans up after itself) rather than terminated at once. */
+function stopsCooperatively(r: WorkerTaskRequest): boolean {
+  return r.type === 'apply-recipe';
 }
 
 /**
@@ -80,7 +119,8 @@ function startWorker(script: string): Worker {
 export class WorkerPool {
   readonly size: number;
   readonly workerScript: string;
-  readonly stats: PoolStats = { computed: 0, failed: 0, cancelled: 0, workersStarted: 0, workersRecycled: 0 };
+  readonly cancelGraceMs: number;
+  readonly stats: PoolStats = { computed: 0, failed: 0, cancelled: 0, workersStarted: 0, workersRecycled: 0, forcedStops: 0, tempFilesRemoved: 0 };
   private readonly slots: Slot[] = [];
   private readonly queue: Task[] = [];
   private nextTaskId = 1;
@@ -92,35 +132,65 @@ export class WorkerPool {
     const cores = typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
     this.size = Math.max(1, Math.floor(opts.size ?? cores));
     this.workerScript = opts.workerScript ?? defaultWorkerScript();
+    this.cancelGraceMs = Math.max(0, opts.cancelGraceMs ?? 2000);
   }
 
-  /** Runs one request on the next free worker. */
-  run(request: Omit<WorkerRequest, 'taskId'>, signal?: AbortSignal): Promise<TensorSpectrum> {
+  /**
+   * Runs one task on the next free worker. The second argument is an AbortSignal (the original
+   * form) or RunOptions with a signal and an onProgress callback.
+   */
+  run<R extends TaskInput>(request: R, opts?: AbortSignal | RunOptions): Promise<TaskResults[R['type']]> {
+    const { signal, onProgress, urgent } = opts instanceof AbortSignal ? { signal: opts, onProgress: undefined, urgent: false } : (opts ?? {});
     if (this.disposed) return Promise.reject(new Error('worker pool is disposed'));
     if (signal?.aborted) {
       this.stats.cancelled++;
       return Promise.reject(new CancelledError());
     }
-    return new Promise<TensorSpectrum>((resolve, reject) => {
-      const task: Task = { request: { ...request, taskId: this.nextTaskId++ } as WorkerRequest, resolve, reject, signal };
-      if (signal) {
-        let group = this.bySignal.get(signal);
-        if (!group) {
-          const tasks = new Set<Task>();
-          // Queued tasks first, so that cancelling a running one cannot start a queued one.
-          const listener = () => {
-            const all = [...tasks].sort((a, b) => Number(this.queue.includes(b)) - Number(this.queue.includes(a)));
-            for (const t of all) this.cancel(t);
-          };
-          group = { tasks, listener };
-          this.bySignal.set(signal, group);
-          signal.addEventListener('abort', listener, { once: true });
-        }
-        group.tasks.add(task);
-      }
-      this.queue.push(task);
-      this.dispatch();
+    const full = { ...request, taskId: this.nextTaskId++ } as WorkerTaskRequest;
+    if (full.type === 'apply-recipe') return this.runWriting(full, { signal, onProgress, urgent }) as Promise<TaskResults[R['type']]>;
+    return new Promise((resolve, reject) => {
+      this.enqueue({ request: full, resolve: resolve as (v: unknown) => void, reject, signal, onProgress, urgent });
     });
+  }
+
+  /**
+   * A write first lists the temp files already beside its target, so that a forced stop deletes only
+   * its own (another write to the same name may be running elsewhere).
+   */
+  private async runWriting(request: WorkerTaskRequest & { type: 'apply-recipe' }, { signal, onProgress, urgent }: RunOptions): Promise<unknown> {
+    const target = request.options.output ?? request.recipe.output?.path;
+    const before = target ? new Set(await listTempOutputs(target)) : new Set<string>();
+    if (this.disposed) throw new Error('worker pool is disposed');
+    if (signal?.aborted) {
+      this.stats.cancelled++;
+      throw new CancelledError();
+    }
+    return new Promise((resolve, reject) => {
+      this.enqueue({ request, resolve, reject, signal, onProgress, urgent, output: target ? { target, before } : undefined });
+    });
+  }
+
+  private enqueue(task: Task): void {
+    const signal = task.signal;
+    if (signal) {
+      let group = this.bySignal.get(signal);
+      if (!group) {
+        const tasks = new Set<Task>();
+        // Queued tasks first, so that cancelling a running one cannot start a queued one.
+        const listener = () => {
+          const all = [...tasks].sort((a, b) => Number(this.queue.includes(b)) - Number(this.queue.includes(a)));
+          for (const t of all) this.cancel(t);
+        };
+        group = { tasks, listener };
+        this.bySignal.set(signal, group);
+        signal.addEventListener('abort', listener, { once: true });
+      }
+      group.tasks.add(task);
+    }
+    const at = task.urgent ? this.queue.findIndex((t) => !t.urgent) : -1;
+    if (at >= 0) this.queue.splice(at, 0, task);
+    else this.queue.push(task);
+    this.dispatch();
   }
 
   /** Number of tasks waiting or running. */
@@ -133,8 +203,14 @@ export class WorkerPool {
     for (const t of this.queue.splice(0)) this.settle(t, new Error('worker pool disposed'));
     const slots = this.slots.splice(0);
     await Promise.all(slots.map(async (s) => {
-      if (s.task) this.settle(s.task, new Error('worker pool disposed'));
+      const task = s.task;
+      s.task = undefined;
+      if (task?.cancelling) clearTimeout(task.cancelling.timer);
       await s.worker.terminate();
+      if (task) {
+        await this.removeLeftovers(task);
+        this.settle(task, new Error('worker pool disposed'));
+      }
     }));
   }
 
@@ -151,7 +227,7 @@ export class WorkerPool {
       }
       const task = this.queue.shift()!;
       slot.task = task;
-      slot.worker.postMessage(task.request);
+      slot.worker.postMessage(task.request satisfies WorkerRequest);
       if (spawned && this.queue.length > 0 && !this.spawnScheduled) {
         // new Worker() costs the calling thread a few ms (tens under load): start the next one on a
         // later turn of the event loop rather than all of them in one blocking stretch.
@@ -169,10 +245,24 @@ export class WorkerPool {
     worker.on('message', (reply: WorkerReply) => {
       const task = slot.task;
       if (!task || task.request.taskId !== reply.taskId) return; // a reply for a task already cancelled
+      if (reply.type === 'progress') {
+        if (task.cancelling || !task.onProgress) return;
+        try {
+          task.onProgress(reply.progress);
+        } catch {
+          // A throwing listener must not take the pool down; the task goes on.
+        }
+        return;
+      }
       slot.task = undefined;
+      if (task.cancelling) clearTimeout(task.cancelling.timer);
       if (reply.type === 'result') {
+        // A write that finished before it saw the cancel has produced its file: report that truthfully.
         this.stats.computed++;
         this.settle(task, undefined, reply.result);
+      } else if (task.cancelling || reply.error.name === 'CancelledError') {
+        this.stats.cancelled++;
+        this.settle(task, new CancelledError());
       } else {
         this.stats.failed++;
         const err = new Error(reply.error.message);
@@ -186,10 +276,20 @@ export class WorkerPool {
       if (i < 0) return; // already removed (terminated on purpose)
       this.slots.splice(i, 1);
       this.stats.workersRecycled++;
-      if (slot.task) {
-        this.stats.failed++;
-        this.settle(slot.task, new Error(`worker stopped while analysing: ${why}`));
-        slot.task = undefined;
+      const task = slot.task;
+      slot.task = undefined;
+      if (task) {
+        if (task.cancelling) clearTimeout(task.cancelling.timer);
+        const wasCancelling = task.cancelling !== undefined;
+        void this.removeLeftovers(task).finally(() => {
+          if (wasCancelling) {
+            this.stats.cancelled++;
+            this.settle(task, new CancelledError());
+          } else {
+            this.stats.failed++;
+            this.settle(task, new Error(`worker stopped while running ${task.request.type}: ${why}`));
+          }
+        });
       }
       if (!this.disposed) this.dispatch();
     };
@@ -203,21 +303,57 @@ export class WorkerPool {
     const qi = this.queue.indexOf(task);
     if (qi >= 0) {
       this.queue.splice(qi, 1);
-    } else {
-      const slot = this.slots.find((s) => s.task === task);
-      if (!slot) return; // already settled
-      // The worker is mid-computation: stop it and let the next task start on a fresh one.
-      this.slots.splice(this.slots.indexOf(slot), 1);
-      slot.task = undefined;
-      this.stats.workersRecycled++;
-      void slot.worker.terminate();
+      this.stats.cancelled++;
+      this.settle(task, new CancelledError());
+      this.dispatch();
+      return;
     }
+    const slot = this.slots.find((s) => s.task === task);
+    if (!slot || task.cancelling) return; // already settled, or already stopping
+    if (stopsCooperatively(task.request)) {
+      // Ask first: applyRecipe's own cleanup is the reliable one. The slot stays busy until the
+      // worker answers (or is terminated), so no other task lands on a worker that is still writing.
+      slot.worker.postMessage({ type: 'cancel', taskId: task.request.taskId } satisfies WorkerRequest);
+      const timer = setTimeout(() => void this.forceStop(slot, task), this.cancelGraceMs);
+      task.cancelling = { timer };
+      return;
+    }
+    // The worker is mid-computation and leaves nothing behind: stop it and let the next task start on a fresh one.
+    this.slots.splice(this.slots.indexOf(slot), 1);
+    slot.task = undefined;
+    this.stats.workersRecycled++;
+    void slot.worker.terminate();
     this.stats.cancelled++;
     this.settle(task, new CancelledError());
     this.dispatch();
   }
 
-  private settle(task: Task, err?: Error, value?: TensorSpectrum): void {
+  /** The grace period is over: terminate the worker, then delete the temp files its write left. */
+  private async forceStop(slot: Slot, task: Task): Promise<void> {
+    const i = this.slots.indexOf(slot);
+    if (i < 0 || slot.task !== task) return; // it answered (or died) meanwhile
+    this.slots.splice(i, 1);
+    slot.task = undefined;
+    this.stats.workersRecycled++;
+    this.stats.forcedStops++;
+    // Once terminate() resolves the thread is gone: nothing can create a file after the cleanup below.
+    await slot.worker.terminate();
+    await this.removeLeftovers(task);
+    this.stats.cancelled++;
+    this.settle(task, new CancelledError());
+    if (!this.disposed) this.dispatch();
+  }
+
+  private async removeLeftovers(task: Task): Promise<void> {
+    if (!task.output) return;
+    try {
+      this.stats.tempFilesRemoved += (await removeTempOutputs(task.output.target, task.output.before)).length;
+    } catch {
+      // Best effort: a folder we cannot list or a file we cannot delete is the user's to see.
+    }
+  }
+
+  private settle(task: Task, err?: Error, value?: unknown): void {
     const group = task.signal ? this.bySignal.get(task.signal) : undefined;
     if (group) {
       group.tasks.delete(task);
@@ -227,6 +363,6 @@ export class WorkerPool {
       }
     }
     if (err) task.reject(err);
-    else task.resolve(value!);
+    else task.resolve(value);
   }
 }

@@ -82,7 +82,7 @@ export interface TaskResults {
 export type TaskType = WorkerTaskRequest['type'];
 
 /** A task as the caller hands it to WorkerPool.run (the pool assigns the id). */
-export type TaskInput<T extends TaskType = TaskType> = Omit<Extract<WorkerTaskRequest, { type: T }>, 'taskId'>;
+export type TaskInput<T extends TaskType = TaskType> = T extends TaskType ? Omit<Extract<WorkerTaskRequest, { type: T }>, 'taskId'> : never;
 
 /**
  * A step of a long task, streamed from the worker to WorkerPool.run's onProgress in the order the

@@ -1,8 +1,10 @@
 /**
- * The worker entry (bundled to out/worker.js). It receives one task at a time from the pool, opens
- * the checkpoint itself by path (header only; reopened when the file's size or mtime changes), reads
- * the one tensor, analyses it and posts back a JSON-serialisable result. Errors are posted per task;
- * the worker stays up for the next one.
+ * The worker entry (bundled to out/worker.js). It receives one task at a time from the pool:
+ *  - 'spectrum' / 'compress-table': opens the checkpoint itself by path (header only; reopened when
+ *    the file's size or mtime changes), reads the one tensor, analyses it;
+ *  - 'apply-recipe': runs applyRecipe, posting a 'progress' message per step; a 'cancel' message
+ *    aborts the AbortSignal applyRecipe runs under, and applyRecipe deletes its own temp files.
+ * Results are JSON-serialisable (structured clone). Errors are posted per task; the worker stays up.
  */
 import { parentPort } from 'node:worker_threads';
 import { promises as fs } from 'node:fs';
@@ -12,7 +14,9 @@ import { CheckpointError } from '../checkpoint/errors';
 import { getLinalgBackend } from '../linalg/index';
 import type { LinalgBackend } from '../linalg/types';
 import { analyzeTensor } from '../analysis/analyze';
-import type { WorkerReply, WorkerRequest, WorkerBackendSettings } from './types';
+import { compressTensorTable } from '../analysis/chiTable';
+import { applyRecipe } from '../surgery/apply';
+import type { WorkerReply, WorkerRequest, WorkerTaskRequest, WorkerBackendSettings, TaskResults, TaskType } from './types';
 
 const backends = new Map<string, Promise<LinalgBackend>>();
 function backendFor(s: WorkerBackendSettings): Promise<LinalgBackend> {
@@ -39,24 +43,64 @@ async function checkpointFor(file: string): Promise<Checkpoint> {
   return openCheckpoint.ckpt;
 }
 
-async function handle(req: WorkerRequest): Promise<WorkerReply> {
+/** Abort controllers of the running tasks, so a 'cancel' message can reach them. */
+const running = new Map<number, AbortController>();
+
+async function entryFor(file: string, tensor: string) {
+  const ckpt = await checkpointFor(file);
+  const entry = ckpt.get(tensor);
+  if (!entry) throw new CheckpointError(file, 'no such tensor in the checkpoint', { tensor });
+  return entry;
+}
+
+async function compute(req: WorkerTaskRequest, signal: AbortSignal, post: (m: WorkerReply) => void): Promise<TaskResults[TaskType]> {
+  switch (req.type) {
+    case 'spectrum': {
+      const entry = await entryFor(req.path, req.tensor);
+      const backend = await backendFor(req.settings);
+      const data = await entry.read();
+      return analyzeTensor(backend, entry, data, req.options);
+    }
+    case 'compress-table': {
+      const entry = await entryFor(req.path, req.tensor);
+      return compressTensorTable(entry, await backendFor(req.settings), req.factors, signal);
+    }
+    case 'apply-recipe': {
+      // The worker's cached backend (not disposed by applyRecipe: it is passed in).
+      const backend = await backendFor(req.settings);
+      return applyRecipe(req.recipe, {
+        ...req.options, backend, signal,
+        onProgress: (p) => post({
+          type: 'progress', taskId: req.taskId,
+          progress: { done: p.index, total: p.count, name: p.name, phase: p.phase, message: p.message },
+        }),
+      });
+    }
+  }
+}
+
+async function handle(req: WorkerTaskRequest, post: (m: WorkerReply) => void): Promise<WorkerReply> {
+  const ac = new AbortController();
+  running.set(req.taskId, ac);
   try {
-    const ckpt = await checkpointFor(req.path);
-    const entry = ckpt.get(req.tensor);
-    if (!entry) throw new CheckpointError(req.path, 'no such tensor in the checkpoint', { tensor: req.tensor });
-    const backend = await backendFor(req.settings);
-    const data = await entry.read();
-    const result = await analyzeTensor(backend, entry, data, req.options);
+    const result = await compute(req, ac.signal, post);
     return { type: 'result', taskId: req.taskId, result };
   } catch (e) {
     const err = e as Error;
     return { type: 'error', taskId: req.taskId, error: { name: err?.name ?? 'Error', message: err?.message ?? String(e) } };
+  } finally {
+    running.delete(req.taskId);
   }
 }
 
 if (parentPort) {
   const port = parentPort;
+  const post = (m: WorkerReply) => port.postMessage(m);
   port.on('message', (req: WorkerRequest) => {
-    void handle(req).then((reply) => port.postMessage(reply));
+    if (req.type === 'cancel') {
+      running.get(req.taskId)?.abort();
+      return;
+    }
+    void handle(req, post).then(post);
   });
 }
