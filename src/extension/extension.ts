@@ -9,6 +9,7 @@ import { ModelTreeProvider, VIEW_ID } from './modelTree';
 import { AnalysisService } from './analysis';
 import { AblateView, CompressView, SpectrumView } from './views';
 import { registerViewCommands } from './viewCommands';
+import { registerEvaluate } from './evaluatePanel';
 
 /** What activate() hands to other parts of the extension (and to in-host tests). */
 export interface TensorScalpelApi {
@@ -52,6 +53,7 @@ export function activate(context: vscode.ExtensionContext): TensorScalpelApi {
     openAblate: async (uri, name) => { AblateView.show(context, analysis, uri.fsPath, name); },
   });
   registerViewCommands({ context, store, editors, analysis, spectra });
+  registerEvaluate(context, store, editors);
 
   // Bring back the models listed last time; one that no longer opens is dropped (and logged).
   void (async () => {

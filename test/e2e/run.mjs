@@ -965,6 +965,258 @@ async function main() {
     return `${inhost.length} tests`;
   });
 
+
+  // --- The Evaluate panel (src/extension/evaluatePanel.ts, webview/evaluate) -----------------------
+  // Expected numbers from the CLI (the same core), computed before driving the UI.
+  const sampleModel = path.join(ROOT, 'media/sample/stories260K.gguf');
+  const cli = (args) => {
+    const r = spawnSync(process.execPath, ['out/cli.js', ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    if (r.status !== 0) throw new Error(`cli ${args.join(' ')}: ${(r.stderr || r.stdout).slice(-600)}`);
+    return JSON.parse(r.stdout);
+  };
+  let evalExp;
+  try {
+    evalExp = {
+      self: cli(['eval', sampleModel, '--against', sampleModel, '--tokens', '512', '--sample-tokens', '0', '--json']),
+      q8: cli(['eval', sampleModel, '--against', path.join(dirs.ws, ggufName), '--tokens', '512', '--sample-tokens', '0', '--json']),
+      dir: cli(['direction', sampleModel, '--a', path.join(ROOT, 'media/sample/prompts/a.txt'), '--b', path.join(ROOT, 'media/sample/prompts/b.txt'), '--out', path.join(tmp, 'cli-direction.npy'), '--json']),
+    };
+  } catch (e) {
+    record('evaluate: expected values from the CLI', false, String(e.message ?? e));
+  }
+  /** A readout's exact value (the dd's data-value) and its shown text. */
+  const readoutOf = async (frame, id) => {
+    const el = frame.locator(`#${id}`);
+    return { value: Number(await el.getAttribute('data-value')), text: (await el.innerText()).trim() };
+  };
+  const relClose = (a, b, tol) => Math.abs(a - b) <= tol * Math.max(Math.abs(b), 1e-12);
+  /** Clicks Run and waits for the results (the progress line disappears, the readouts appear). */
+  async function runEvaluation(ev) {
+    const before = await ev.locator('#results').count() ? await ev.locator('#results').innerText() : '';
+    await ev.locator('#run').click();
+    await ev.locator('#eval-progress').waitFor({ state: 'detached', timeout: 90_000 });
+    await ev.locator('#m-perplexity').waitFor({ timeout: 10_000 });
+    const err = ev.locator('#evaluate-error');
+    if (await err.count()) throw new Error(`evaluation failed: ${await err.innerText()}`);
+    return before;
+  }
+
+  await step('evaluate panel: the sample model against itself — top-1 agreement 1, KL 0, identical generations', async () => {
+    if (!evalExp) throw new Error('no expected values');
+    await closeAllEditors();
+    await pickTheme('Dark Modern', 'vs-dark');
+    // From the Models tree's context menu on the sample model.
+    const row = treeRows().filter({ hasText: /^\s*stories260K\.gguf/ }).first();
+    await row.waitFor({ timeout: 10_000 });
+    await row.click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: /^\s*Evaluate Model…\s*$/ }).first();
+    await item.waitFor({ timeout: 10_000 });
+    await item.locator('.action-menu-item').hover();
+    await page.keyboard.press('Enter');
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#evaluate-title', { hasText: 'stories260K.gguf' }).waitFor({ timeout: 10_000 });
+    await ev.locator('#pick-against').click();
+    await typeIntoFileDialog(sampleModel);
+    await ev.locator('#value-against', { hasText: 'stories260K.gguf' }).waitFor({ timeout: 10_000 });
+    await runEvaluation(ev);
+    const ppl = await readoutOf(ev, 'm-perplexity'), agree = await readoutOf(ev, 'm-agreement'), kl = await readoutOf(ev, 'm-kl');
+    if (agree.value !== 1) throw new Error(`top-1 agreement ${agree.value} (${agree.text}) against itself`);
+    if (Math.abs(kl.value) > 1e-9) throw new Error(`KL ${kl.value} against itself`);
+    if (!relClose(ppl.value, evalExp.self.perplexity, 1e-9)) throw new Error(`perplexity ${ppl.value}, CLI ${evalExp.self.perplexity}`);
+    const genM = await ev.locator('#gen-model').innerText(), genA = await ev.locator('#gen-against').innerText();
+    if (!genA.includes('Once upon a time')) throw new Error(`the original's generation reads "${genA.slice(0, 80)}"`);
+    if (genM !== genA) throw new Error('the generations of one model differ');
+    const div = await ev.locator('#divergence').getAttribute('data-index');
+    if (div !== '-1') throw new Error(`divergence index ${div}`);
+    const violations = await ev.locator('html').getAttribute('data-csp-violations');
+    if (violations !== '0') throw new Error(`${violations} CSP violations`);
+    await screenshot('evaluate-self-dark');
+    return `perplexity ${ppl.text} (CLI ${evalExp.self.perplexity.toFixed(4)}), agreement ${agree.text}, KL ${kl.text}; generation "${genA.slice(0, 40).replace(/\s+/g, ' ')}…"`;
+  });
+
+  await step(`evaluate panel: against ${ggufName} — agreement > 0.9, numbers equal the CLI's, first divergence marked`, async () => {
+    if (!evalExp) throw new Error('no expected values');
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#pick-against').click();
+    await typeIntoFileDialog(path.join(dirs.ws, ggufName));
+    await ev.locator('#value-against', { hasText: ggufName }).waitFor({ timeout: 10_000 });
+    await ev.locator('#prompt').fill('Once upon a time, there was a little');
+    await runEvaluation(ev);
+    await ev.locator('.gen-column h3', { hasText: ggufName }).waitFor({ timeout: 10_000 });
+    const ppl = await readoutOf(ev, 'm-perplexity'), agree = await readoutOf(ev, 'm-agreement'), kl = await readoutOf(ev, 'm-kl'), acc = await readoutOf(ev, 'm-accuracy');
+    const e = evalExp.q8;
+    if (!(agree.value > 0.9)) throw new Error(`top-1 agreement ${agree.value}`);
+    if (!relClose(agree.value, e.top1Agreement, 1e-12)) throw new Error(`agreement ${agree.value}, CLI ${e.top1Agreement}`);
+    if (!relClose(kl.value, e.klDivergence, 1e-6) || !(kl.value > 0)) throw new Error(`KL ${kl.value}, CLI ${e.klDivergence}`);
+    if (!relClose(ppl.value, e.perplexity, 1e-9)) throw new Error(`perplexity ${ppl.value}, CLI ${e.perplexity}`);
+    if (!relClose(acc.value, e.accuracy, 1e-12)) throw new Error(`accuracy ${acc.value}, CLI ${e.accuracy}`);
+    for (const id of ['m-tps', 'm-ms']) if (!((await readoutOf(ev, id)).value > 0)) throw new Error(`${id} not positive`);
+    const genM = await ev.locator('#gen-model').innerText(), genA = await ev.locator('#gen-against').innerText();
+    if (!genA.startsWith('Once upon a time, there was a little')) throw new Error(`the original's generation reads "${genA.slice(0, 80)}"`);
+    if (genM.length < 60) throw new Error(`the model's generation reads "${genM}"`);
+    // The marked token (if any) is where the two id sequences first differ.
+    const div = Number(await ev.locator('#divergence').getAttribute('data-index'));
+    const idsM = await ev.locator('#gen-model .token[data-id]').evaluateAll((s) => s.map((x) => Number(x.getAttribute('data-id'))));
+    const idsA = await ev.locator('#gen-against .token[data-id]').evaluateAll((s) => s.map((x) => Number(x.getAttribute('data-id'))));
+    let first = -1;
+    for (let i = 0; i < Math.max(idsM.length, idsA.length); i++) if (idsM[i] !== idsA[i]) { first = i; break; }
+    if (div !== first) throw new Error(`divergence shown at ${div}, the ids first differ at ${first}`);
+    if (first >= 0 && first < idsM.length && await ev.locator(`#gen-model .token.diverge[data-index="${first}"]`).count() !== 1) throw new Error('the diverging token is not highlighted');
+    await screenshot('evaluate-q8-dark');
+    return `perplexity ${ppl.text}, accuracy ${acc.text}, KL ${kl.text}, agreement ${agree.text} (CLI ${e.top1Agreement}); ${idsM.length}/${idsA.length} tokens generated, first divergence ${first}`;
+  });
+
+  let offeredId = '';
+  await step('evaluate panel: directions of the default prompt files — 6 layers, equal to the CLI; save .npy; offer to the picker', async () => {
+    if (!evalExp) throw new Error('no expected values');
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#value-promptA', { hasText: 'a.txt' }).waitFor({ timeout: 5_000 });
+    await ev.locator('#compute-directions').click();
+    await ev.locator('#dir-table tr.dir-row').first().waitFor({ timeout: 90_000 });
+    const rows = await ev.locator('#dir-table tr.dir-row').count();
+    if (rows !== 6) throw new Error(`${rows} rows, expected 6 (5 blocks + final)`);
+    const shown = await ev.locator('#dir-table tr.dir-row').evaluateAll((rs) => rs.map((r) => [...r.querySelectorAll('td.num')].map((td) => Number(td.textContent))));
+    for (const l of evalExp.dir.layers) {
+      const [layer, norm, sep] = shown[l.layer];
+      if (layer !== l.layer || !relClose(norm, l.norm, 1e-3) || Math.abs(sep - l.separation) > 1e-3 + 1e-3 * Math.abs(l.separation)) throw new Error(`layer ${l.layer}: shown ${norm} / ${sep}, CLI ${l.norm} / ${l.separation}`);
+    }
+    const chosen = await ev.locator('#dir-table tr.dir-row.selected').getAttribute('data-layer');
+    if (Number(chosen) !== evalExp.dir.chosenLayer) throw new Error(`pre-selected layer ${chosen}, CLI best ${evalExp.dir.chosenLayer}`);
+    // Save through the dialog: the unit vector of the chosen layer, as the CLI writes it.
+    const npyPath = path.join(dirs.ws, 'evaluate-direction.npy');
+    await ev.locator('#save-direction').click();
+    await typeIntoFileDialog(npyPath);
+    await ev.locator('#dir-status', { hasText: 'Saved' }).waitFor({ timeout: 10_000 });
+    const a = readFileSync(npyPath), b = readFileSync(path.join(tmp, 'cli-direction.npy'));
+    if (Buffer.compare(a, b) !== 0) throw new Error(`the saved .npy (${a.length} bytes) differs from the CLI's (${b.length} bytes)`);
+    // Keyboard: choose another layer with the arrow keys on the radio group.
+    await ev.locator('#dir-table tr.dir-row.selected input[type=radio]').focus();
+    await page.keyboard.press(Number(chosen) === 0 ? 'ArrowDown' : 'ArrowUp');
+    await ev.locator(`#dir-table tr.dir-row.selected:not([data-layer="${chosen}"])`).waitFor({ timeout: 5_000 });
+    const layer = Number(await ev.locator('#dir-table tr.dir-row.selected').getAttribute('data-layer'));
+    await ev.locator('#offer-direction').click();
+    await ev.locator('#dir-status[data-id^="evaluate:"]').waitFor({ timeout: 10_000 });
+    offeredId = await ev.locator('#dir-status').getAttribute('data-id');
+    if (!offeredId.endsWith(`:${layer}`)) throw new Error(`offered id ${offeredId}, chosen layer ${layer}`);
+    await screenshot('evaluate-directions-dark');
+    return `norms ${shown.map((r) => r[1]).join(', ')}; best layer ${chosen}; saved ${a.length} bytes = CLI's; offered layer ${layer} as ${offeredId}`;
+  });
+
+  await step('evaluate panel: the offered direction is a candidate in the ablation picker', async () => {
+    if (!offeredId) throw new Error('nothing was offered');
+    const row = treeRows().filter({ hasText: /^\s*stories260K\.gguf/ }).first();
+    await row.click({ button: 'right' });
+    const item = page.locator('.monaco-menu .action-item', { hasText: /^\s*Ablate…\s*$/ }).first();
+    await item.waitFor({ timeout: 10_000 });
+    await item.locator('.action-menu-item').hover();
+    await page.keyboard.press('Enter');
+    const ab = await findWebview('#candidate-table');
+    const cand = ab.locator(`#candidate-table tr.candidate-row[data-id="computed:${offeredId}"]`);
+    await cand.waitFor({ timeout: 20_000 });
+    const text = (await cand.innerText()).replace(/\s+/g, ' ').trim();
+    if (!/computed/.test(text) || !/mean\(a\) − mean\(b\)/.test(text)) throw new Error(`candidate row reads "${text}"`);
+    await screenshot('evaluate-offered-in-ablation-picker');
+    return text.slice(0, 160);
+  });
+
+  await step('evaluate panel: state restored after the tab is hidden; light theme', async () => {
+    // The Evaluate tab was hidden behind the picker (its page is dropped): results come back from getState.
+    await page.locator('.tabs-container .tab', { hasText: 'Evaluate: stories260K.gguf' }).first().click();
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#m-agreement').waitFor({ timeout: 10_000 });
+    await ev.locator('#dir-table tr.dir-row').first().waitFor({ timeout: 10_000 });
+    const against = (await ev.locator('#value-against').innerText()).trim();
+    if (against !== ggufName) throw new Error(`restored "Compare against" reads ${against}`);
+    await pickTheme('Light Modern', 'vs');
+    const ev2 = await findWebview('#evaluate-title');
+    await ev2.locator('#m-agreement').waitFor({ timeout: 10_000 });
+    const c = await ev2.locator('body').evaluate((body) => {
+      const cs = getComputedStyle(body);
+      const dd = document.querySelector('#m-perplexity');
+      return { fg: cs.color, bg: cs.backgroundColor, dd: dd ? getComputedStyle(dd).color : cs.color };
+    });
+    const ratio = contrastRatio(c.dd, c.bg);
+    await screenshot('evaluate-light');
+    await ev2.locator('#directions').scrollIntoViewIfNeeded();
+    await screenshot('evaluate-directions-light');
+    if (ratio < 4.5) throw new Error(`readout contrast ${ratio.toFixed(2)} (${c.dd} on ${c.bg})`);
+    return `restored; light readouts ${c.dd} on ${c.bg}: ${ratio.toFixed(2)}:1`;
+  });
+
+  await step('evaluate panel: a model without a tokenizer shows the error and takes a vocabulary file', async () => {
+    const dir = path.join(dirs.ws, 'notok');
+    mkdirSync(dir, { recursive: true });
+    copyFileSync(path.join(FIXTURES, 'stories260k', ptName), path.join(dir, ptName));
+    copyFileSync(path.join(FIXTURES, 'stories260k', 'meta.json'), path.join(dir, 'meta.json'));
+    copyFileSync(path.join(FIXTURES, 'stories260k', 'vocab.json'), path.join(dirs.ws, 'vocab.json'));
+    await closeAllEditors();
+    await runCommand('Tensor Scalpel: Open Checkpoint…');
+    await typeIntoFileDialog(path.join(dir, ptName));
+    await webview().locator('#file-name', { hasText: ptName }).waitFor({ timeout: 30_000 });
+    await runCommand('Tensor Scalpel: Evaluate Model…');
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#evaluate-title', { hasText: ptName }).waitFor({ timeout: 10_000 });
+    await ev.locator('#run').click();
+    const err = ev.locator('#evaluate-error');
+    await err.waitFor({ timeout: 60_000 });
+    const text = (await err.innerText()).replace(/\s+/g, ' ');
+    if (!/has no tokenizer/.test(text)) throw new Error(`error reads "${text}"`);
+    await screenshot('evaluate-no-tokenizer-light');
+    await err.locator('#pick-vocab').click();
+    await typeIntoFileDialog(path.join(dirs.ws, 'vocab.json'));
+    await ev.locator('#value-vocab', { hasText: 'vocab.json' }).waitFor({ timeout: 10_000 });
+    await runEvaluation(ev);
+    const ppl = await readoutOf(ev, 'm-perplexity');
+    const want = cli(['eval', path.join(dir, ptName), '--vocab', path.join(dirs.ws, 'vocab.json'), '--tokens', '512', '--sample-tokens', '0', '--json']).perplexity;
+    if (!relClose(ppl.value, want, 1e-9)) throw new Error(`perplexity ${ppl.value}, CLI with --vocab ${want}`);
+    // Without the vocabulary but against an original that has one: the original's tokenizer is used.
+    await ev.locator('#clear-vocab').click();
+    await ev.locator('#value-vocab', { hasText: "the model's own" }).waitFor({ timeout: 5_000 });
+    await ev.locator('#pick-against').click();
+    await typeIntoFileDialog(sampleModel);
+    await ev.locator('#value-against', { hasText: 'stories260K.gguf' }).waitFor({ timeout: 10_000 });
+    await runEvaluation(ev);
+    const agree = await readoutOf(ev, 'm-agreement');
+    const wantAgree = cli(['eval', path.join(dir, ptName), '--against', sampleModel, '--tokens', '512', '--sample-tokens', '0', '--json']).top1Agreement;
+    if (!relClose(agree.value, wantAgree, 1e-12)) throw new Error(`agreement with the sample ${agree.value}, CLI ${wantAgree}`);
+    return `"${text.slice(0, 120)}…"; with vocab.json: perplexity ${ppl.text}; against the sample GGUF (its tokenizer): agreement ${agree.text}`;
+  });
+
+  await step(`evaluate panel: ${compressedName} against ${stName} — the first diverging token is highlighted`, async () => {
+    if (!existsSync(path.join(dirs.ws, compressedName))) throw new Error(`${compressedName} was not written by the earlier step`);
+    const e = cli(['eval', path.join(dirs.ws, compressedName), '--against', path.join(dirs.ws, stName), '--tokens', '512', '--sample-tokens', '0', '--json']);
+    await closeAllEditors();
+    await quickOpen(compressedName);
+    await findWebview(`#file-name:text("${compressedName}")`, 30_000);
+    await runCommand('Tensor Scalpel: Evaluate Model…');
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#evaluate-title', { hasText: compressedName }).waitFor({ timeout: 10_000 });
+    await ev.locator('#pick-against').click();
+    await typeIntoFileDialog(path.join(dirs.ws, stName));
+    await ev.locator('#value-against', { hasText: stName }).waitFor({ timeout: 10_000 });
+    await runEvaluation(ev);
+    const ppl = await readoutOf(ev, 'm-perplexity'), agree = await readoutOf(ev, 'm-agreement'), kl = await readoutOf(ev, 'm-kl');
+    if (!relClose(ppl.value, e.perplexity, 1e-9) || !relClose(agree.value, e.top1Agreement, 1e-12) || !relClose(kl.value, e.klDivergence, 1e-6)) {
+      throw new Error(`shown perplexity ${ppl.value}, agreement ${agree.value}, KL ${kl.value}; CLI ${e.perplexity}, ${e.top1Agreement}, ${e.klDivergence}`);
+    }
+    const div = Number(await ev.locator('#divergence').getAttribute('data-index'));
+    const idsM = await ev.locator('#gen-model .token[data-id]').evaluateAll((s) => s.map((x) => Number(x.getAttribute('data-id'))));
+    const idsA = await ev.locator('#gen-against .token[data-id]').evaluateAll((s) => s.map((x) => Number(x.getAttribute('data-id'))));
+    let first = -1;
+    for (let i = 0; i < Math.max(idsM.length, idsA.length); i++) if (idsM[i] !== idsA[i]) { first = i; break; }
+    if (div !== first) throw new Error(`divergence shown at ${div}, the ids first differ at ${first}`);
+    if (first < 0) throw new Error(`the compressed model (agreement ${agree.value}) generated exactly what the original did`);
+    for (const g of ['gen-model', 'gen-against']) {
+      if (first < (g === 'gen-model' ? idsM : idsA).length && await ev.locator(`#${g} .token.diverge[data-index="${first}"]`).count() !== 1) throw new Error(`#${g}: token ${first} is not highlighted`);
+    }
+    await ev.locator('#gen-model .token.diverge').first().scrollIntoViewIfNeeded();
+    await screenshot('evaluate-divergence-light');
+    await pickTheme('Dark Modern', 'vs-dark');
+    await screenshot('evaluate-divergence-dark');
+    const marked = (await ev.locator('#gen-model .token.diverge').first().innerText()).trim();
+    return `perplexity ${ppl.text} (original ${(await readoutOf(ev, 'o-perplexity')).text}), agreement ${agree.text}, KL ${kl.text}; first divergence at token ${first} ("${marked}")`;
+  });
+
   // 8. The packaged .vsix installs offline into the same VS Code.
   if (!process.env.TS_E2E_NO_PACKAGE) {
     await step('the linux-x64 .vsix packages and installs offline', async () => {
