@@ -197,7 +197,7 @@ export function renderTourReport(r: TourResult): string {
 
   // 5. Scalpel demo
   parts.push(`<section id="scalpel"><h2>5. The virus and the scalpel</h2>`);
-  parts.push(`<p class="lead">A rank-1 "virus" W′ = W + s u vᵀ (s = ${fixed(d.strength)}, ${fixed(d.strength / d.spectra.original.s1, 2)} × s₁(W), seeded unit u, v; seed ${d.seed}) injected into <code>${esc(d.tensor)}</code> [${d.shape.join(' × ')}] shows up as one singular value far above the rest; removing the top singular triplet (W″ = W′ − s₁u₁v₁ᵀ) repairs the model.</p>`);
+  parts.push(`<p class="lead">A rank-1 "virus" W′ = W + s u vᵀ (s = ${fixed(d.strength)}, ${fixed(d.strength / d.spectra.original.s1, 2)} × s₁(W), seeded unit u, v; seed ${d.seed}${d.avoidTop > 0 ? `, made orthogonal to W's top ${d.avoidTop} singular directions so it lives where W is weakest` : ''}) injected into <code>${esc(d.tensor)}</code> [${d.shape.join(' × ')}] shows up as one singular value far above the rest; removing the top singular triplet (W″ = W′ − s₁u₁v₁ᵀ) repairs the model.</p>`);
   parts.push(`<div class="charts">`);
   parts.push(spectrumChart({
     title: `${d.tensor}: spectrum before, with and after the virus`,

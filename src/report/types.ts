@@ -114,8 +114,6 @@ export interface TourEvaluation extends Pick<EvaluationReport, 'text' | 'tokens'
 }
 
 export interface TourScalpel extends ScalpelDemoReport {
-  /** The full spectra of the infected matrix before, with and after the virus (recomputed for the charts). */
-  fullSpectra: { original: number[]; virus: number[]; repaired: number[] };
   seconds: number;
 }
 

@@ -99,9 +99,13 @@ test('tour on the bundled sample: exit 0, report and compressed model written, n
   assert.ok(r.evaluation.samples.length >= 1 && r.evaluation.samples[0].prompt === '', 'a sample from BOS');
   assert.match(r.evaluation.samples[0].against!, /^\s*Once upon a time/);
 
-  // 5. Scalpel: the redrawn spectra match the demo's, the virus is the outlier, the repair restores the text.
+  // 5. Scalpel: the full spectra match the summaries, the virus is the outlier, removing the top
+  // direction restores top-1 agreement to >= 99% while the infected model's is far lower, and the text.
   const d = r.scalpel;
-  assert.ok(Math.abs(d.fullSpectra.virus[0] - d.spectra.virus.s1) < 1e-4 * d.spectra.virus.s1);
+  assert.ok(Math.abs(d.fullSpectra.virus[0] - d.spectra.virus.s1) < 1e-9 * d.spectra.virus.s1);
+  assert.ok(d.agreement.repaired >= 0.99, `repaired agreement ${d.agreement.repaired}`);
+  assert.ok(d.agreement.virus < 0.9, `infected agreement ${d.agreement.virus}`);
+  assert.notEqual(d.generation.virus, d.generation.original, 'the virus changes greedy generation');
   assert.ok(d.spectra.virus.s1 > 2 * d.spectra.virus.s2 && d.spectra.virus.s1 > d.spectra.virus.mpEdge);
   const refDown = refByName.get('model.layers.2.mlp.down_proj.weight')!;
   assert.ok(Math.abs(d.fullSpectra.original[0] - refDown[0]) < 1e-4 * refDown[0]);

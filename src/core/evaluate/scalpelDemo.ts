@@ -67,6 +67,8 @@ export interface ScalpelDemoReport {
   seed: number;
   avoidTop: number;
   spectra: { original: SpectrumSummary; virus: SpectrumSummary; repaired: SpectrumSummary };
+  /** Every singular value of W, W' and W'' (descending), for charts. */
+  fullSpectra: { original: number[]; virus: number[]; repaired: number[] };
   /** ||W'' - W||_F / ||W||_F. */
   repairRelativeError: number;
   /** s_1 of W' that was removed. */
@@ -150,6 +152,7 @@ export async function runScalpelDemo(modelPath: string, opts: ScalpelDemoOptions
     return {
       model: original.path, tensor, shape: [rows, cols], strength, seed, avoidTop: avoid,
       spectra: { original: summary(sOrig, rows, cols), virus: summary(sVirus, rows, cols), repaired: summary(sRep, rows, cols) },
+      fullSpectra: { original: Array.from(sOrig), virus: Array.from(sVirus), repaired: Array.from(sRep) },
       repairRelativeError: Math.sqrt(num / den),
       removedSingularValue: removed.singularValues[0],
       text: { source: opts.text !== undefined ? 'given text' : sample.name, tokens: ids.length },
