@@ -69,8 +69,10 @@ try {
     run(process.execPath, [
       'node_modules/@vscode/vsce/vsce', 'package',
       '--target', target, '--ignoreFile', ignoreFile, '--out', out,
-      // The project has no public repository or licence file yet; vsce would otherwise stop to ask.
-      '--allow-missing-repository',
+      // The project has no public repository yet; vsce would otherwise stop to ask. The README's
+      // relative links (docs/screenshots) stay relative: with no repository to point them at, vsce
+      // would refuse to rewrite them.
+      '--allow-missing-repository', '--no-rewrite-relative-links',
     ]);
     console.log(`package: wrote ${out}`);
   }
