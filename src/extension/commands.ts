@@ -3,7 +3,7 @@ import * as vscode from 'vscode';
 import { CancelledError } from '../core/checkpoint/errors';
 import { OVERVIEW_VIEW_TYPE, type CheckpointEditorProvider } from './checkpointEditor';
 import { readSummary } from './loader';
-import { log, logError } from './log';
+import { log, logError, registerSafeCommand } from './log';
 import type { ModelStore } from './modelStore';
 import { SHOW_TENSOR_COMMAND, type ModelTreeNode, type ModelTreeProvider } from './modelTree';
 import { withDelayedProgress } from './progress';
@@ -39,18 +39,7 @@ interface Deps {
 }
 
 export function registerCommands({ context, store, tree, editors }: Deps): void {
-  const reg = (id: string, fn: (...args: any[]) => unknown) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        if (err instanceof CancelledError) return undefined;
-        const msg = logError(id, err);
-        const choice = await vscode.window.showErrorMessage(`Tensor Scalpel: ${msg}`, 'Show Log');
-        if (choice === 'Show Log') log().show(true);
-        return undefined;
-      }
-    }));
+  const reg = (id: string, fn: (...args: any[]) => unknown) => registerSafeCommand(context, id, fn);
 
   reg(COMMANDS.openCheckpoint, async () => {
     const uris = await vscode.window.showOpenDialog({

@@ -5,10 +5,9 @@
  */
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { CancelledError } from '../core/checkpoint/errors';
 import type { AnalysisService, ComputedDirection } from './analysis';
 import { OVERVIEW_VIEW_TYPE, type CheckpointEditorProvider } from './checkpointEditor';
-import { log, logError } from './log';
+import { registerSafeCommand } from './log';
 import type { ModelStore } from './modelStore';
 import type { ModelTreeNode } from './modelTree';
 import { AblateView, CompressView, type SpectrumView } from './views';
@@ -35,18 +34,7 @@ interface Deps {
 type Target = { uri: vscode.Uri; name?: string };
 
 export function registerViewCommands({ context, store, editors, analysis, spectra }: Deps): void {
-  const reg = (id: string, fn: (...args: any[]) => unknown) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, async (...args: unknown[]) => {
-      try {
-        return await fn(...args);
-      } catch (err) {
-        if (err instanceof CancelledError) return undefined;
-        const msg = logError(id, err);
-        const choice = await vscode.window.showErrorMessage(`Tensor Scalpel: ${msg}`, 'Show Log');
-        if (choice === 'Show Log') log().show(true);
-        return undefined;
-      }
-    }));
+  const reg = (id: string, fn: (...args: any[]) => unknown) => registerSafeCommand(context, id, fn);
 
   /** The model (and tensor) a command acts on: the clicked tree node, (uri, name) arguments, the active overview, or a pick. */
   async function target(arg: unknown, name: unknown, needTensor: boolean): Promise<Target | undefined> {

@@ -11,6 +11,7 @@ import css from './style.css';
 import { formatBytes, formatCompact, formatInt, formatPercent, formatShape } from './format';
 import { DEFAULT_SORT, filterTensors, nextSort, sortTensors, summarizeGroups, type SortKey, type SortSpec } from './table';
 import { ModelMap, type MapUi } from './map';
+import { h } from '../shared/dom';
 
 interface UiState {
   sort: SortSpec;
@@ -102,23 +103,6 @@ window.addEventListener('scroll', () => {
   ui.scrollY = window.scrollY;
   api.setState(ui);
 }, { passive: true });
-
-// --- DOM helpers ---------------------------------------------------------------------------------
-type Child = Node | string | null | undefined | false;
-function h<K extends keyof HTMLElementTagNameMap>(
-  tag: K,
-  props: Partial<Record<string, string | number | boolean>> & { class?: string } = {},
-  ...children: Child[]
-): HTMLElementTagNameMap[K] {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === false) continue;
-    if (k === 'class') el.className = String(v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
-  return el;
-}
 
 // --- rendering -----------------------------------------------------------------------------------
 function render(): void {
