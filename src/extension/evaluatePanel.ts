@@ -21,9 +21,9 @@ import type { DirectionsResult, EvalFileField, EvalGeneration, EvalResult, EvalR
 import type { CheckpointEditorProvider } from './checkpointEditor';
 import { log, logError } from './log';
 import type { ModelStore } from './modelStore';
-import type { ModelTreeNode } from './modelTree';
 import { PanelHost } from './panelHost';
 import { tokenPieces } from './evaluateTokens';
+import { resolveTarget } from './target';
 
 export const EVALUATE_COMMAND = 'tensorScalpel.evaluateModel';
 export const EVALUATE_VIEW_TYPE = 'tensorScalpel.evaluate';
@@ -80,7 +80,7 @@ export class EvaluatePanel {
       case 'pickFile': return this.pickFile(m.field);
       case 'cancel': this.abort?.abort(); return;
       case 'run': return this.run(m.request);
-      case 'computeDirections': return this.computeDirections(m.promptA, m.promptB, m.pooling, m.vocab);
+      case 'computeDirections': return this.computeDirections(m.promptA, m.promptB, m.pooling, m.vocab, m.ropeOrder);
       case 'saveDirection': return this.saveDirection(m.key, m.layer);
       case 'offerDirection': return this.offerDirection(m.key, m.layer);
     }
@@ -111,8 +111,8 @@ export class EvaluatePanel {
   }
 
   /** Loads a model; without `needTokenizer` one lacking a tokenizer loads too (the original's is used). */
-  private async load(file: string, vocab: string | null, signal: AbortSignal, captureResiduals = false, needTokenizer = true): Promise<LanguageModel> {
-    const model = await loadModel(file, { vocabPath: vocab ?? undefined, signal, captureResiduals });
+  private async load(file: string, vocab: string | null, signal: AbortSignal, captureResiduals = false, needTokenizer = true, ropeOrder: EvalRunRequest['ropeOrder'] = 'auto'): Promise<LanguageModel> {
+    const model = await loadModel(file, { vocabPath: vocab ?? undefined, signal, captureResiduals, ropeOrder: ropeOrder === 'auto' ? undefined : ropeOrder });
     if (needTokenizer && !model.tokenizer) {
       await model.close();
       throw noTokenizer(model);
@@ -140,12 +140,12 @@ export class EvaluatePanel {
     try {
       progress(`loading ${path.basename(this.file)}…`, 0);
       // With an original, its tokenizer defines the tokens (evaluateModel): the edited model needs none of its own.
-      const model = await this.load(this.file, req.vocab, signal, false, !req.against);
+      const model = await this.load(this.file, req.vocab, signal, false, !req.against, req.ropeOrder);
       models.push(model);
       let against: LanguageModel | undefined;
       if (req.against) {
         progress(`loading ${path.basename(req.against)}…`, 0.02);
-        against = await this.load(req.against, req.vocab, signal, false, false);
+        against = await this.load(req.against, req.vocab, signal, false, false, req.ropeOrder);
         models.push(against);
         if (!against.tokenizer) throw noTokenizer(against);
       }
@@ -187,6 +187,7 @@ export class EvaluatePanel {
         msPerToken: generation && generation.ids.length > 0 ? generation.msPerToken : null,
         againstMetrics: report.againstMetrics, prompt, promptText: tok.decode(promptIds),
         generation, againstGeneration, seconds: (performance.now() - t0) / 1000,
+        rope: model.architecture?.family === 'llama' ? { order: model.architecture.ropeOrder, source: model.architecture.ropeSource } : null,
       };
       log().info(`evaluated ${this.file}${req.against ? ` against ${req.against}` : ''}: perplexity ${report.perplexity.toFixed(4)}, accuracy ${report.accuracy.toFixed(4)}${report.klDivergence !== null ? `, KL ${report.klDivergence.toExponential(3)}, top-1 agreement ${report.top1Agreement}` : ''} over ${report.tokens} tokens`);
       this.lastResult = { type: 'evalResult', result } as HostToEvaluate;
@@ -199,7 +200,7 @@ export class EvaluatePanel {
     }
   }
 
-  private async computeDirections(fileA: string, fileB: string, pooling: 'last' | 'mean', vocab: string | null): Promise<void> {
+  private async computeDirections(fileA: string, fileB: string, pooling: 'last' | 'mean', vocab: string | null, ropeOrder: EvalRunRequest['ropeOrder'] = 'auto'): Promise<void> {
     const abort = this.begin();
     const signal = abort.signal;
     const progress = (message: string, fraction?: number) => this.post({ type: 'evalProgress', phase: 'directions', message, fraction });
@@ -208,7 +209,7 @@ export class EvaluatePanel {
       const a = await readPromptFile(fileA);
       const b = await readPromptFile(fileB);
       progress(`loading ${path.basename(this.file)} with residual outputs…`, 0);
-      model = await this.load(this.file, vocab, signal, true);
+      model = await this.load(this.file, vocab, signal, true, true, ropeOrder);
       progress(`capturing ${a.length} prompts of A`, 0.1);
       const ca = await captureResiduals(model, a, { pooling, signal });
       progress(`capturing ${b.length} prompts of B`, 0.55);
@@ -281,20 +282,7 @@ export class EvaluatePanel {
 export function registerEvaluate(context: vscode.ExtensionContext, store: ModelStore, editors: CheckpointEditorProvider): void {
   context.subscriptions.push(vscode.commands.registerCommand(EVALUATE_COMMAND, async (arg?: unknown) => {
     try {
-      let uri: vscode.Uri | undefined;
-      if (arg && typeof arg === 'object' && 'kind' in arg && 'model' in arg) uri = (arg as ModelTreeNode).model.uri;
-      else if (arg instanceof vscode.Uri) uri = arg;
-      else if (editors.activeDocument) uri = editors.activeDocument.uri;
-      else {
-        const models = store.all();
-        if (models.length === 0) {
-          void vscode.window.showInformationMessage('Tensor Scalpel: open a checkpoint first (Open Checkpoint…).');
-          return undefined;
-        }
-        const pick = models.length === 1 ? { uri: models[0].uri } : await vscode.window.showQuickPick(
-          models.map((m) => ({ label: path.basename(m.uri.fsPath), description: m.summary.formatDetail, uri: m.uri })), { title: 'Evaluate which model?' });
-        uri = pick?.uri;
-      }
+      const uri = (await resolveTarget(store, editors, arg, undefined, { title: 'Evaluate which model?' }))?.uri;
       if (!uri) return undefined;
       EvaluatePanel.show(context, uri.fsPath);
       return uri.fsPath;

@@ -30,6 +30,13 @@ export interface EvalRunRequest {
   sampleTokens: number;
   /** The generation prompt; '' = BOS alone. */
   prompt: string;
+  /**
+   * RoPE pair order for Llama-family models built from weights: 'auto' follows the file (GGUF, or a
+   * hint in its metadata); 'interleaved' = Meta/llama2.c pairs (x[2i], x[2i+1]); 'half' = Hugging
+   * Face rotate_half (x[i], x[i + d/2]). Files without a hint (e.g. a llama2.c .pt) need it set.
+   * Applies to the model under test and the original alike. Absent = 'auto'.
+   */
+  ropeOrder?: 'auto' | 'interleaved' | 'half';
 }
 
 /** A greedy generation as tokens (ids and the text each adds), so the webview can mark a divergence. */
@@ -63,6 +70,8 @@ export interface EvalResult {
   generation: EvalGeneration | null;
   againstGeneration: EvalGeneration | null;
   seconds: number;
+  /** For Llama-family graphs: the RoPE order used and why (e.g. 'option', 'GGUF (...)'); null otherwise. */
+  rope: { order: 'interleaved' | 'half'; source: string } | null;
 }
 
 export interface DirectionLayerRow {
@@ -101,6 +110,6 @@ export type EvaluateToHost =
   | (MessageBase & { type: 'pickFile'; field: EvalFileField })
   | (MessageBase & { type: 'run'; request: EvalRunRequest })
   | (MessageBase & { type: 'cancel' })
-  | (MessageBase & { type: 'computeDirections'; promptA: string; promptB: string; pooling: 'last' | 'mean'; vocab: string | null })
+  | (MessageBase & { type: 'computeDirections'; promptA: string; promptB: string; pooling: 'last' | 'mean'; vocab: string | null; ropeOrder?: EvalRunRequest['ropeOrder'] })
   | (MessageBase & { type: 'saveDirection'; key: string; layer: number })
   | (MessageBase & { type: 'offerDirection'; key: string; layer: number });

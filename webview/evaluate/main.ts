@@ -5,7 +5,7 @@
  * ablation picker). All computing is the host's; this page keeps the settings and the last results
  * in getState/setState.
  */
-import type { DirectionsResult, EvalFileField, EvalGeneration, EvalResult, EvalSetup, EvaluateToHost, HostToEvaluate } from '../../src/protocol/evaluate';
+import type { DirectionsResult, EvalFileField, EvalGeneration, EvalResult, EvalRunRequest, EvalSetup, EvaluateToHost, HostToEvaluate } from '../../src/protocol/evaluate';
 import baseCss from '../shared/base.css';
 import css from './style.css';
 import { h, installStyle } from '../shared/dom';
@@ -22,6 +22,7 @@ interface UiState {
   promptA: string | null;
   promptB: string | null;
   pooling: 'last' | 'mean';
+  ropeOrder: RopeChoice;
   chosenLayer?: number;
   result?: EvalResult;
   directions?: DirectionsResult;
@@ -29,9 +30,16 @@ interface UiState {
   dirStatus?: { ok: boolean; message: string; id?: string };
 }
 
+type RopeChoice = NonNullable<EvalRunRequest['ropeOrder']>;
+const ROPE_CHOICES: Array<[RopeChoice, string]> = [
+  ['auto', 'as the file says'],
+  ['interleaved', 'interleaved pairs (Meta, llama2.c, GGUF)'],
+  ['half', 'rotate half (Hugging Face)'],
+];
+
 const api = acquireVsCodeApi<UiState>();
 installStyle(baseCss + '\n' + css);
-const defaults: UiState = { against: null, text: null, vocab: null, maxTokens: 512, sampleTokens: 48, prompt: '', promptA: null, promptB: null, pooling: 'last' };
+const defaults: UiState = { against: null, text: null, vocab: null, maxTokens: 512, sampleTokens: 48, prompt: '', promptA: null, promptB: null, pooling: 'last', ropeOrder: 'auto' };
 let ui: UiState = { ...defaults, ...(api.getState() ?? {}) };
 let setup: EvalSetup | undefined;
 let busy: { phase: 'evaluate' | 'directions'; message: string; fraction?: number } | undefined;
@@ -108,6 +116,15 @@ function numberInput(id: string, label: string, value: number, min: number, max:
   return h('label', {}, label, input);
 }
 
+/** RoPE order for Llama-family weights: a llama2.c .pt carries no hint and needs 'interleaved'. */
+function ropeSelect(): HTMLElement {
+  const sel = h('select', { id: 'rope-order', 'aria-label': 'RoPE order (Llama-family models)' }) as HTMLSelectElement;
+  for (const [value, label] of ROPE_CHOICES) sel.append(h('option', { value }, label));
+  sel.value = ui.ropeOrder;
+  sel.addEventListener('change', () => { ui.ropeOrder = sel.value as RopeChoice; save(); });
+  return h('label', { title: 'Llama-family only. Rotary position embeddings pair dimensions either as adjacent pairs (Meta, llama2.c, llama.cpp) or as halves (Hugging Face). Files without a hint default to halves.' }, 'RoPE order', sel);
+}
+
 function progressView(): HTMLElement | null {
   if (!busy) return null;
   const bar = h('progress', { id: 'eval-progress-bar', max: 1, 'aria-label': 'Progress' }) as HTMLProgressElement;
@@ -160,6 +177,7 @@ function generationView(title: string, id: string, g: EvalGeneration, promptText
 function resultsView(r: EvalResult): HTMLElement {
   const sec = h('section', { 'aria-labelledby': 'results-heading', id: 'results' }, h('h2', { id: 'results-heading' }, 'Results'));
   sec.append(h('p', { class: 'muted' }, `${r.tokens} targets of ${r.textSource} (${r.textTokens} tokens), window ${r.window}; ${r.seconds.toFixed(1)} s in all.`));
+  if (r.rope) sec.append(h('p', { class: 'muted', id: 'rope-used' }, `RoPE: ${r.rope.order === 'half' ? 'rotate half' : 'interleaved pairs'} (${r.rope.source}).`));
   const dl = h('dl', { class: 'readouts', id: 'metrics' });
   dl.append(...readout('m-perplexity', 'Perplexity', formatPerplexity(r.perplexity), r.perplexity, 'exp(mean negative log-likelihood of the next token)'));
   dl.append(...readout('m-accuracy', 'Next-token accuracy', formatFraction(r.accuracy), r.accuracy, 'fraction of targets that are the argmax of the model'));
@@ -207,7 +225,7 @@ function directionsView(): HTMLElement {
     ui.error = undefined;
     busy = { phase: 'directions', message: 'starting…', fraction: 0 };
     save(); render();
-    void msg.send({ type: 'computeDirections', promptA: a, promptB: b, pooling: ui.pooling, vocab: ui.vocab });
+    void msg.send({ type: 'computeDirections', promptA: a, promptB: b, pooling: ui.pooling, vocab: ui.vocab, ropeOrder: ui.ropeOrder });
   });
   sec.append(h('div', { class: 'toolbar' }, h('label', {}, 'Pooling', pool), compute));
   if (busy?.phase === 'directions') sec.append(progressView()!);
@@ -261,14 +279,15 @@ function render(): void {
   run.append(h('div', { class: 'toolbar' },
     numberInput('max-tokens', 'Tokens to score', ui.maxTokens, 1, 100000, (v) => { ui.maxTokens = v; }),
     numberInput('sample-tokens', 'Tokens to generate', ui.sampleTokens, 0, 1024, (v) => { ui.sampleTokens = v; }),
-    h('label', {}, 'Prompt', prompt)));
+    h('label', {}, 'Prompt', prompt),
+    ropeSelect()));
   const go = h('button', { id: 'run', 'aria-label': 'Run the evaluation' }, 'Run');
   go.toggleAttribute('disabled', !!busy);
   go.addEventListener('click', () => {
     ui.error = undefined;
     busy = { phase: 'evaluate', message: 'starting…', fraction: 0 };
     save(); render();
-    void msg.send({ type: 'run', request: { against: ui.against, text: ui.text, vocab: ui.vocab, maxTokens: ui.maxTokens, sampleTokens: ui.sampleTokens, prompt: ui.prompt } });
+    void msg.send({ type: 'run', request: { against: ui.against, text: ui.text, vocab: ui.vocab, maxTokens: ui.maxTokens, sampleTokens: ui.sampleTokens, prompt: ui.prompt, ropeOrder: ui.ropeOrder } });
   });
   run.append(h('div', { class: 'toolbar' }, go));
   if (busy?.phase === 'evaluate') run.append(progressView()!);
