@@ -3,6 +3,8 @@
  * Builds one .vsix per target platform, offline:
  *   node scripts/package.mjs                 -> dist/tensor-scalpel-<version>-linux-x64.vsix
  *   node scripts/package.mjs linux-arm64 ... -> one file per named target
+ *   node scripts/package.mjs --all           -> every target onnxruntime-node ships binaries for:
+ *                                               linux-x64, linux-arm64, darwin-arm64, win32-x64, win32-arm64
  *
  * A production build (minified, no source maps), then `vsce package --target <t>` in dependencies
  * mode (vsce asks the local `npm list` for the production dependency tree: offline) filtered by
@@ -22,6 +24,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 process.chdir(root);
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 const targets = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+/** The targets onnxruntime-node 1.30 has CPU binaries for (no darwin-x64). */
+const ALL_TARGETS = ['linux-x64', 'linux-arm64', 'darwin-arm64', 'win32-x64', 'win32-arm64'];
+if (process.argv.includes('--all')) targets.push(...ALL_TARGETS.filter((t) => !targets.includes(t)));
 if (targets.length === 0) targets.push('linux-x64');
 
 /** vsce target -> where the target's native binaries live. */
@@ -32,6 +37,39 @@ function platformPaths(target) {
     koffiPkg: `node_modules/@koromix/koffi-${osName}-${arch}`,
     koffiBinary: `${osName}_${arch}/koffi.node`,
   };
+}
+
+function readJson(file) {
+  return JSON.parse(readFileSync(file, 'utf8'));
+}
+
+/**
+ * npm installs only this machine's koffi binary (@koromix/koffi-<os>-<arch> is an optional
+ * dependency per platform). For another target, fetch that package at koffi's pinned version with
+ * `npm pack` (the only step that needs the network) and unpack it where npm would have installed it,
+ * so vsce's dependency listing sees it as koffi's optional dependency.
+ */
+function fetchKoffi(target, dest) {
+  const name = path.basename(path.dirname(dest)) + '/' + path.basename(dest);
+  const version = readJson('node_modules/koffi/package.json').optionalDependencies?.[name];
+  if (!version) {
+    console.error(`package: ${target}: koffi ${readJson('node_modules/koffi/package.json').version} has no ${name} binary package`);
+    process.exit(1);
+  }
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'ts-koffi-'));
+  try {
+    console.log(`package: fetching ${name}@${version} for ${target}`);
+    const r = spawnSync('npm', ['pack', `${name}@${version}`, '--pack-destination', dir, '--silent'], { encoding: 'utf8' });
+    const tgz = r.status === 0 ? path.join(dir, r.stdout.trim().split('\n').pop()) : '';
+    if (!tgz || !existsSync(tgz)) {
+      console.error(`package: ${target}: could not fetch ${name}@${version} (npm pack: ${(r.stderr || r.stdout || '').trim().split('\n').pop()}); a ${target} .vsix needs it, and fetching needs the network`);
+      process.exit(1);
+    }
+    mkdirSync(dest, { recursive: true });
+    run('tar', ['-xzf', tgz, '-C', dest, '--strip-components=1']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 function run(cmd, args) {
@@ -50,12 +88,11 @@ const tmp = mkdtempSync(path.join(os.tmpdir(), 'ts-package-'));
 try {
   for (const target of targets) {
     const p = platformPaths(target);
-    for (const need of [p.ort, p.koffiPkg]) {
-      if (!existsSync(need)) {
-        console.error(`package: ${target}: ${need} is not installed here, so a ${target} .vsix would lack its native code`);
-        process.exit(1);
-      }
+    if (!existsSync(p.ort)) {
+      console.error(`package: ${target}: onnxruntime-node ${readJson('node_modules/onnxruntime-node/package.json').version} ships no ${target} binaries (${p.ort}), so there is no ${target} .vsix`);
+      process.exit(1);
     }
+    if (!existsSync(p.koffiPkg)) fetchKoffi(target, p.koffiPkg);
     let ignoreFile = '.vscodeignore';
     if (target !== 'linux-x64') {
       ignoreFile = path.join(tmp, `vscodeignore-${target}`);
