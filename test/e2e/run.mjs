@@ -7,13 +7,15 @@
  *
  * Env: TS_E2E_CACHE (code-server cache, default ~/.cache/tensor-scalpel-e2e), TS_E2E_TIMEOUT (seconds,
  * default 480), TS_E2E_KEEP=1 keeps the temp folder, TS_E2E_NO_BUILD=1 skips the build,
- * TS_E2E_NO_PACKAGE=1 skips packaging and installing the .vsix.
+ * TS_E2E_NO_PACKAGE=1 skips packaging and installing the .vsix, TS_E2E_ONLY=<text> runs only the steps
+ * whose name contains it.
  * Everything is checked through the DOM (workbench and webview iframes) or the extension's log file;
- * code-server's exit code says nothing about the tests. Screenshots go to test-artifacts/e2e/.
+ * code-server's exit code says nothing about the tests. Screenshots go to test-artifacts/e2e/; the
+ * README's pictures (docs/screenshots/*.png) are taken by this run too, and checked at the end.
  * The last line is `e2e: N passed, M failed`; the exit code is non-zero on any failure.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, openSync, closeSync, readSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync, openSync, closeSync, readSync } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,10 +27,16 @@ const FIXTURES = path.resolve(ROOT, '../shared/fixtures');
 const CACHE = process.env.TS_E2E_CACHE || path.join(os.homedir(), '.cache', 'tensor-scalpel-e2e');
 const CODE_SERVER = path.join(CACHE, 'code-server-4.100.3', 'package', 'out', 'node', 'entry.js');
 const ARTIFACTS = path.join(ROOT, 'test-artifacts', 'e2e');
+/** The README's pictures: rewritten by every run (screenshot(name, { readme })), checked at the end. */
+const README_SHOTS = path.join(ROOT, 'docs', 'screenshots');
+/** TS_E2E_ONLY=<text>: run only the steps whose name contains it (for working on one part; skips the README check). */
+const ONLY = process.env.TS_E2E_ONLY || '';
 const TIMEOUT_S = Number(process.env.TS_E2E_TIMEOUT || 480);
 const started = Date.now();
 
 const results = [];
+/** README screenshot file name -> bytes written by this run. */
+const readmeShots = new Map();
 let codeServer;
 let browser;
 let tmp;
@@ -170,6 +178,7 @@ async function main() {
   }
   rmSync(ARTIFACTS, { recursive: true, force: true });
   mkdirSync(ARTIFACTS, { recursive: true });
+  mkdirSync(README_SHOTS, { recursive: true });
 
   if (!process.env.TS_E2E_NO_BUILD) {
     note('building');
@@ -291,9 +300,27 @@ async function main() {
   note('workbench loaded');
 
   let shot = 0;
-  const screenshot = async (name) => {
+  /**
+   * Saves test-artifacts/e2e/NN-<name>.png. With `readme`, the same moment is also written to
+   * docs/screenshots/<readme>.png (the README's pictures; `clip: 'editor'` crops to the editor part,
+   * which reads better at README width). Written to a temp file beside it, then renamed.
+   */
+  const screenshot = async (name, { readme, clip } = {}) => {
     const file = path.join(ARTIFACTS, `${String(++shot).padStart(2, '0')}-${name}.png`);
     await page.screenshot({ path: file });
+    if (readme) {
+      let png = readFileSync(file);
+      if (clip === 'editor') {
+        const box = await page.locator('.part.editor').first().boundingBox();
+        if (!box) throw new Error(`README screenshot ${readme}: no editor part to crop to`);
+        png = await page.screenshot({ clip: box });
+      }
+      const target = path.join(README_SHOTS, `${readme}.png`);
+      const part = `${target}.${process.pid}.tmp`;
+      writeFileSync(part, png);
+      renameSync(part, target);
+      readmeShots.set(`${readme}.png`, png.length);
+    }
     return file;
   };
 
@@ -365,6 +392,7 @@ async function main() {
   const treeRows = () => view.locator('.monaco-list-row');
 
   async function step(name, fn) {
+    if (ONLY && !name.includes(ONLY)) return;
     try {
       const detail = await fn();
       record(name, true, typeof detail === 'string' ? detail : '');
@@ -433,7 +461,7 @@ async function main() {
     // The tree follows the active editor: the model is listed and selected.
     const selected = view.locator('.monaco-list-row.selected', { hasText: ggufName });
     await selected.first().waitFor({ timeout: 10_000 });
-    await screenshot('gguf-overview-dark');
+    await screenshot('gguf-overview-dark', { readme: 'overview-dark' });
     return `${params} parameters, ${name} listed, dtype mix "${mix.replace(/\s+/g, ' ')}"`;
   });
 
@@ -690,7 +718,7 @@ async function main() {
     if (violations !== '0') throw new Error(`${violations} CSP violations`);
     await ov.locator(`#model-map rect.cell.filled[data-name="h.1.mlp.c_fc.weight"]`).hover();
     await ov.locator('#map-tooltip:not([hidden])').waitFor({ timeout: 5_000 });
-    await screenshot('model-map-dark');
+    await screenshot('model-map-dark', { readme: 'model-map-dark', clip: 'editor' });
     return `${before} filled before, ${filledBlock} block + ${filledAll - filledBlock} other cells after ${mapSeconds.toFixed(1)} s`;
   });
 
@@ -732,7 +760,7 @@ async function main() {
     const outliers = await sp.locator('#chart-sv circle.outlier').count();
     const edge = await sp.locator('#chart-sv line.mp-edge').count();
     if (edge !== 1) throw new Error(`${edge} MP edge lines`);
-    await screenshot('spectrum-dark');
+    await screenshot('spectrum-dark', { readme: 'spectrum-dark', clip: 'editor' });
     return `drag -> k=${a.k} error ${a.shown} (ref ${a.want.toPrecision(6)}); keys -> k=${b.k}, ${c.k} error ${c.shown} (ref ${c.want.toPrecision(6)}); ${outliers} outliers marked`;
   });
 
@@ -778,7 +806,7 @@ async function main() {
     const maxShown = num(await ed.locator('#max-error').innerText());
     await ed.locator('#budget-mode').selectOption('params');
     await ed.locator('#param-budget').fill('50');
-    await screenshot('compress-editor-dark');
+    await screenshot('compress-editor-dark', { readme: 'compress-editor-dark', clip: 'editor' });
     // Write it.
     await ed.locator('#write').click();
     await typeIntoFileDialog(path.join(dirs.ws, compressedName));
@@ -822,7 +850,7 @@ async function main() {
     const s = refByName.get(tensor).singularValues;
     const expectFrac = s[0] / Math.sqrt(s.reduce((a, v) => a + v * v, 0));
     if (Math.abs(shown - expectFrac) > 2e-3 * expectFrac) throw new Error(`preview ${shown}, reference s1/||W|| = ${expectFrac}`);
-    await screenshot('ablation-picker-dark');
+    await screenshot('ablation-picker-dark', { readme: 'ablation-picker-dark', clip: 'editor' });
     return `${names.length} writers (${checked} pre-selected); u1 of ${tensor} removes ${(shown * 100).toFixed(2)}% of its norm (reference ${(expectFrac * 100).toFixed(2)}%)`;
   });
 
@@ -907,7 +935,7 @@ async function main() {
     await ov.locator('#model-map rect.cell.filled[data-name="h.2.mlp.c_proj.weight"]').click();
     const sp = await findWebview('#readout-rank');
     await sp.locator('#spectrum-title', { hasText: 'h.2.mlp.c_proj.weight' }).waitFor({ timeout: 20_000 });
-    await screenshot('spectrum-light');
+    await screenshot('spectrum-light', { readme: 'spectrum-light', clip: 'editor' });
     await page.locator('.tabs-container .tab', { hasText: stName }).first().click();
     const ov2 = await findWebview('#open-compress');
     await ov2.locator('#open-compress').click();
@@ -1212,9 +1240,182 @@ async function main() {
     await ev.locator('#gen-model .token.diverge').first().scrollIntoViewIfNeeded();
     await screenshot('evaluate-divergence-light');
     await pickTheme('Dark Modern', 'vs-dark');
-    await screenshot('evaluate-divergence-dark');
+    await screenshot('evaluate-divergence-dark', { readme: 'evaluate-dark', clip: 'editor' });
     const marked = (await ev.locator('#gen-model .token.diverge').first().innerText()).trim();
     return `perplexity ${ppl.text} (original ${(await readoutOf(ev, 'o-perplexity')).text}), agreement ${agree.text}, KL ${kl.text}; first divergence at token ${first} ("${marked}")`;
+  });
+
+  // --- First five minutes: a window on an empty folder (no file of the user's anywhere) -----------
+  // The welcome view's "Open Sample Model", then the walkthrough (package.json contributes.walkthroughs)
+  // step by step through its own buttons. The same browser tab loads the new folder, so one window runs.
+  const pkgJson = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
+  const walkthrough = pkgJson.contributes.walkthroughs[0];
+  const storiesRef = JSON.parse(readFileSync(path.resolve(ROOT, '../shared/reference/stories260k.spectra.json'), 'utf8'));
+  const storiesRefByName = new Map(storiesRef.tensors.map((t) => [t.name, t]));
+  const emptyWs = path.join(tmp, 'empty-folder');
+  mkdirSync(emptyWs, { recursive: true });
+  const sampleParams = sampleExp.totalParams.toLocaleString('en-US');
+  let emptyWindow = false;
+  const openEmptyWindow = async () => {
+    if (emptyWindow) return;
+    await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(emptyWs)}&payload=${encodeURIComponent(payload)}`);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    emptyWindow = true;
+  };
+  /** The overview of the bundled sample is on screen with the core's parameter count. */
+  const sampleOverviewShown = async () => {
+    const ov = await findWebview('#file-name');
+    await ov.locator('#file-name', { hasText: 'stories260K.gguf' }).waitFor({ timeout: 30_000 });
+    const params = (await ov.locator('#total-params').innerText({ timeout: 20_000 })).trim();
+    if (!params.startsWith(sampleParams)) throw new Error(`overview shows ${params}, core says ${sampleParams}`);
+    return params;
+  };
+
+  await step('first five minutes: the welcome view\'s Open Sample Model works in an empty folder', async () => {
+    await openEmptyWindow();
+    const item = page.locator('.activitybar .action-item a[aria-label^="Tensor Scalpel"]').first();
+    await item.waitFor({ timeout: 30_000 });
+    if (await view.count() === 0 || !(await view.isVisible())) await item.click();
+    const button = view.locator('.welcome-view-content a, .welcome-view-content .monaco-button', { hasText: 'Open Sample Model' }).first();
+    await button.waitFor({ timeout: 30_000 });
+    if (await treeRows().count() !== 0) throw new Error('the Models tree of a new folder is not empty');
+    await button.click();
+    await treeRows().filter({ hasText: 'stories260K.gguf' }).first().waitFor({ timeout: 30_000 });
+    const params = await sampleOverviewShown();
+    // The model came from the extension's own media/sample (the path under the overview's title), and
+    // the folder is still empty: no file of the user's was needed or written.
+    const where = (await (await findWebview('#file-name')).locator('header p.path').innerText()).trim();
+    if (where !== path.join(ROOT, 'media/sample/stories260K.gguf')) throw new Error(`the overview shows ${where}`);
+    const files = readdirSync(emptyWs);
+    if (files.length) throw new Error(`the empty folder now holds ${files.join(', ')}`);
+    await screenshot('empty-folder-sample-opened');
+    // Back to an empty tree, so the walkthrough starts where a new user does.
+    await runCommand('Tensor Scalpel: Remove Model');
+    await closeAllEditors();
+    await button.waitFor({ timeout: 10_000 });
+    return `overview ${params} of ${where}; the folder stays empty; removed again: the welcome view is back`;
+  });
+
+  let walkthroughOpen = false;
+  await step('first five minutes: the walkthrough lists its steps with their titles from package.json', async () => {
+    await openEmptyWindow();
+    await runCommand('Welcome: Open Walkthrough...');
+    const pick = page.locator('.quick-input-widget .monaco-list-row', { hasText: walkthrough.title }).first();
+    await pick.waitFor({ timeout: 15_000 });
+    await pick.click();
+    const root = page.locator('.gettingStartedContainer');
+    await root.locator('.getting-started-category .category-title, h2.category-title', { hasText: walkthrough.title }).first().waitFor({ timeout: 20_000 });
+    const steps = root.locator('button.getting-started-step');
+    await steps.first().waitFor({ timeout: 10_000 });
+    const shown = (await steps.locator('.step-title').allInnerTexts()).map((t) => t.trim());
+    const want = walkthrough.steps.map((s) => s.title);
+    if (shown.join(' | ') !== want.join(' | ')) throw new Error(`steps shown: ${shown.join(' | ')}; package.json: ${want.join(' | ')}`);
+    walkthroughOpen = true;
+    return `"${walkthrough.title}": ${shown.join(' → ')}`;
+  });
+
+  /** Selects a walkthrough step (click its title to expand it) and clicks the link button in its description. */
+  async function runWalkthroughStep(id, label) {
+    const tab = page.locator('.tabs-container .tab', { hasText: /Walkthrough|Welcome/ }).first();
+    const root = page.locator('.gettingStartedContainer');
+    if (!(await root.isVisible())) await tab.click();
+    const stepButton = root.locator(`button.getting-started-step[data-step-id$="#${id}"], button.getting-started-step[data-step-id="${id}"]`).first();
+    await stepButton.waitFor({ timeout: 10_000 });
+    if ((await stepButton.getAttribute('aria-expanded')) !== 'true') await stepButton.click();
+    const link = stepButton.locator('.monaco-button, a', { hasText: label }).first();
+    await link.waitFor({ timeout: 10_000 });
+    // Let the step's media (markdown in a webview) finish loading first, as it has by the time a person
+    // has read the step: while it loads it takes focus back to the walkthrough's editor group, and a
+    // command that opens its view in the active group would then open it over the walkthrough.
+    await root.locator('.getting-started-media iframe.webview.ready, .getting-started-media .webview.ready').first().waitFor({ timeout: 10_000 }).catch(() => undefined);
+    await sleep(1500);
+    await link.click();
+    return stepButton;
+  }
+  /** The step's view opened beside the walkthrough (its links are command:toSide:), which stays on screen; the step is ticked. */
+  const stepDone = async (stepButton) => {
+    if (!(await page.locator('.gettingStartedContainer').isVisible())) throw new Error('the view opened over the walkthrough, not beside it');
+    for (let i = 0; i < 40 && (await stepButton.getAttribute('aria-checked')) !== 'true'; i++) await sleep(250);
+    if ((await stepButton.getAttribute('aria-checked')) !== 'true') throw new Error('the step is not marked done');
+  };
+  const linkLabel = (s) => /\[([^\]]+)\]\(command:/.exec(s.description)?.[1] ?? '';
+
+  await step('first five minutes: walkthrough step 1 (Open Sample Model) fills the tree and opens the overview', async () => {
+    if (!walkthroughOpen) throw new Error('the walkthrough did not open');
+    const s = walkthrough.steps[0];
+    const b = await runWalkthroughStep(s.id, linkLabel(s));
+    await treeRows().filter({ hasText: 'stories260K.gguf' }).first().waitFor({ timeout: 30_000 });
+    const params = await sampleOverviewShown();
+    await stepDone(b);
+    return `tree lists stories260K.gguf; overview ${params}`;
+  });
+
+  await step('first five minutes: walkthrough step 2 (Scan Model) fills the model map', async () => {
+    if (!walkthroughOpen) throw new Error('the walkthrough did not open');
+    const s = walkthrough.steps[1];
+    const b = await runWalkthroughStep(s.id, linkLabel(s));
+    const ov = await findWebview('#model-map');
+    await ov.locator('#scan-progress[data-state="done"]').waitFor({ timeout: 90_000 });
+    const filled = await ov.locator('#model-map rect.cell.filled').count();
+    if (filled !== storiesRef.tensors.length) throw new Error(`${filled} cells filled, the reference has ${storiesRef.tensors.length} matrices`);
+    const rows = await ov.locator('#map-table tr.map-row').count();
+    if (rows !== storiesRef.tensors.length) throw new Error(`table has ${rows} rows`);
+    await stepDone(b);
+    await screenshot('walkthrough', { readme: 'walkthrough' });
+    return `${filled} cells filled (reference: ${storiesRef.tensors.length} matrices)`;
+  });
+
+  await step('first five minutes: walkthrough step 3 (Analyze Spectrum) asks for a tensor and opens its spectrum', async () => {
+    if (!walkthroughOpen) throw new Error('the walkthrough did not open');
+    const s = walkthrough.steps[2];
+    const b = await runWalkthroughStep(s.id, linkLabel(s));
+    const name = 'blk.0.attn_q.weight';
+    const input = page.locator('.quick-input-widget input.input');
+    await input.waitFor({ timeout: 10_000 });
+    await input.fill(name);
+    await page.locator('.quick-input-widget .monaco-list-row.focused', { hasText: name }).first().waitFor({ timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    const sp = await findWebview('#readout-rank');
+    await sp.locator('#spectrum-title', { hasText: name }).waitFor({ timeout: 20_000 });
+    // The readout at the initial marker agrees with the LAPACK reference (the GGUF names the tensor
+    // differently: match by shape and Frobenius norm).
+    const k = Number((await sp.locator('#readout-rank').innerText()).split(' ')[0]);
+    const shownErr = num(await sp.locator('#readout-error').innerText());
+    const ref = storiesRef.tensors.find((t) => t.name === 'model.layers.0.self_attn.q_proj.weight') ?? storiesRefByName.get(name);
+    if (!ref) throw new Error('no reference for the tensor');
+    const sv = ref.singularValues, tot = sv.reduce((a, v) => a + v * v, 0);
+    let tail = 0;
+    for (let i = k; i < sv.length; i++) tail += sv[i] * sv[i];
+    const want = Math.sqrt(tail / tot);
+    if (!(Math.abs(shownErr - want) <= 1e-3 * Math.max(want, 1e-3))) throw new Error(`rank ${k} error ${shownErr}, reference ${want}`);
+    await stepDone(b);
+    return `${name}: rank ${k} error ${shownErr} (reference ${want.toPrecision(6)})`;
+  });
+
+  await step('first five minutes: walkthrough step 4 (Compress…) opens the bond-dimension editor', async () => {
+    if (!walkthroughOpen) throw new Error('the walkthrough did not open');
+    const s = walkthrough.steps[3];
+    const b = await runWalkthroughStep(s.id, linkLabel(s));
+    const ed = await findWebview('#compress-table');
+    await ed.locator('#compress-progress').waitFor({ state: 'detached', timeout: 60_000 });
+    const count = await ed.locator('#compress-table tr.tensor-row').count();
+    if (count !== storiesRef.tensors.length) throw new Error(`${count} rows, expected ${storiesRef.tensors.length}`);
+    const before = num(await ed.locator('#total-before').innerText());
+    await stepDone(b);
+    return `${count} rows; ${before.toLocaleString('en-US')} parameters selected`;
+  });
+
+  await step('first five minutes: walkthrough step 5 (Evaluate Model…) opens the Evaluate panel for the sample', async () => {
+    if (!walkthroughOpen) throw new Error('the walkthrough did not open');
+    const s = walkthrough.steps[4];
+    const b = await runWalkthroughStep(s.id, linkLabel(s));
+    const ev = await findWebview('#evaluate-title');
+    await ev.locator('#evaluate-title', { hasText: 'stories260K.gguf' }).waitFor({ timeout: 20_000 });
+    await stepDone(b);
+    const done = await page.locator('.gettingStartedContainer button.getting-started-step[aria-checked="true"]').count();
+    if (done !== walkthrough.steps.length) throw new Error(`${done} of ${walkthrough.steps.length} steps marked done`);
+    await screenshot('walkthrough-done');
+    return `all ${done} steps marked done`;
   });
 
   // 8. The packaged .vsix installs offline into the same VS Code.
@@ -1234,6 +1435,8 @@ async function main() {
       for (const f of ['out/extension.js', 'media/sample/stories260K.gguf', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node']) {
         if (!existsSync(path.join(ext2, dir, f))) throw new Error(`installed extension lacks ${f}`);
       }
+      // The README's screenshots stay out of the .vsix (.vscodeignore).
+      if (existsSync(path.join(ext2, dir, 'docs'))) throw new Error(`installed extension holds docs/: ${readdirSync(path.join(ext2, dir, 'docs')).join(', ')}`);
       return `${path.basename(vsix)} (${(statSync(vsix).size / 2 ** 20).toFixed(1)} MiB) installed as ${dir}`;
     });
   }
@@ -1250,9 +1453,48 @@ async function main() {
   });
 }
 
+/**
+ * Every docs/screenshots/*.png that README.md shows must have been rewritten by this run (mtime after
+ * the start, and written by screenshot(…, { readme })) and be a PNG of sensible size, so the README
+ * never shows a stale or missing picture; a PNG in that folder the README does not show is dead weight.
+ */
+function checkReadmeScreenshots() {
+  const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+  const refs = [...new Set([...readme.matchAll(/docs\/screenshots\/([^)\s"'<>]+\.png)/g)].map((m) => m[1]))];
+  if (refs.length === 0) throw new Error('README.md shows no docs/screenshots/*.png');
+  const problems = [];
+  const sizes = [];
+  for (const name of refs) {
+    const file = path.join(README_SHOTS, name);
+    if (!existsSync(file)) { problems.push(`${name} is missing`); continue; }
+    const st = statSync(file);
+    if (st.mtimeMs < started || !readmeShots.has(name)) problems.push(`${name} was not rewritten by this run (mtime ${st.mtime.toISOString()})`);
+    const png = readFileSync(file);
+    // PNG signature, then the IHDR chunk: width and height as big-endian u32 at bytes 16 and 20.
+    const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    if (png.length < 33 || !png.subarray(0, 8).equals(signature) || png.toString('latin1', 12, 16) !== 'IHDR') { problems.push(`${name} is not a PNG`); continue; }
+    const width = png.readUInt32BE(16), height = png.readUInt32BE(20);
+    if (width < 600 || height < 400) problems.push(`${name} is ${width}x${height}`);
+    if (png.length < 10_000 || png.length > 600_000) problems.push(`${name} is ${png.length} bytes (expected 10 KB - 600 KB)`);
+    sizes.push(`${name} ${width}x${height} ${(png.length / 1024).toFixed(0)} KiB`);
+  }
+  const unshown = readdirSync(README_SHOTS).filter((f) => f.endsWith('.png') && !refs.includes(f));
+  if (unshown.length) problems.push(`docs/screenshots holds PNGs the README does not show: ${unshown.join(', ')}`);
+  if (problems.length) throw new Error(problems.join('; '));
+  return sizes.join(', ');
+}
+
 try {
   await main();
 } catch (err) {
   record('runner', false, String(err?.stack ?? err).slice(0, 2000));
+}
+if (ONLY) note(`TS_E2E_ONLY=${ONLY}: the README screenshot check is skipped`);
+else if (results.length && !finished) {
+  try {
+    record('README screenshots were all rewritten by this run', true, checkReadmeScreenshots());
+  } catch (err) {
+    record('README screenshots were all rewritten by this run', false, String(err?.message ?? err));
+  }
 }
 await finish();
