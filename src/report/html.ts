@@ -2,7 +2,9 @@
  * The tour's HTML report: one self-contained file (inline CSS, inline SVG charts, no scripts, no
  * network) that reads on white and prints. Pure: TourResult in, HTML string out.
  */
-import { escapeXml as esc, heatmap, lineChart, spectrumChart, PALETTE } from './charts';
+import { escapeXml as esc, bondProfileChart, energyChart, lineChart, modelMapChart, spectrumChart, PALETTE, TONE } from './charts';
+import { mapLayout } from '../../webview/overview/mapLayout';
+import { KIND_LABEL } from '../../webview/shared/classify';
 import type { TourResult } from './types';
 
 export const int = (n: number) => Math.round(n).toLocaleString('en-US');
@@ -52,17 +54,23 @@ function genBlock(rows: Array<[string, string]>): string {
   return `<div class="gen">${rows.map(([who, txt]) => `<div class="who">${esc(who)}</div><div class="txt">${esc(txt)}</div>`).join('')}</div>`;
 }
 
-/** The model map: normalised entropy of every block matrix, tensor kind x block depth. */
+/**
+ * The model map: normalised entropy of every block matrix, tensor kind x block depth, drawn by the
+ * overview webview's map view and laid out by its mapLayout (kinds in the order a token meets them).
+ * The report keeps to the blocks (the embeddings and head are in the tables).
+ */
 export function modelMapSvg(r: TourResult): string {
-  const inBlocks = r.spectra.tensors.filter((t) => t.depth !== null);
-  const kinds = [...new Set(inBlocks.map((t) => t.kind))];
-  const depths = [...new Set(inBlocks.map((t) => t.depth as number))].sort((a, b) => a - b);
-  const values = kinds.map((k) => depths.map((d) => inBlocks.find((t) => t.kind === k && t.depth === d)?.normalizedEntropy ?? null));
-  return heatmap({
-    title: 'Model map: normalised entropy S / ln r of every block matrix',
-    description: `Heatmap of normalised spectral entropy for ${kinds.length} tensor kinds over ${depths.length} blocks; 1 is a flat (noise-like) spectrum, low values a few dominant directions.`,
-    rowLabels: kinds, colLabels: depths.map((d) => `block ${d}`), values, domain: [0, 1],
-    valueLabel: 'S / ln r (0 = one direction, 1 = flat)', xLabel: 'depth', yLabel: 'kind',
+  const blocks = r.spectra.tensors.filter((t) => t.depth !== null);
+  const byName = new Map(blocks.map((t) => [t.name, t]));
+  const layout = mapLayout(blocks.map((t) => t.name));
+  return modelMapChart({
+    title: 'Model map: normalised entropy S / ln r per block matrix',
+    description: `Model map of normalised spectral entropy for ${layout.rows.length} tensor kinds over ${layout.columns.length} blocks; 1 is a flat (noise-like) spectrum, low values a few dominant directions.`,
+    rows: layout.rows.map((k) => KIND_LABEL[k]),
+    columns: layout.columns.map((c) => (c === null ? '–' : String(c))),
+    cells: layout.cells.map((c) => ({ name: c.name, row: c.row, col: c.col, depth: c.depth, value: byName.get(c.name)?.normalizedEntropy ?? null, scanned: true })),
+    domain: [0, 1], metricLabel: 'S / ln r', showValues: true, cellSize: 36, labelWidth: 110,
+    xLabel: 'block (depth)', yLabel: 'kind',
   });
 }
 
@@ -113,16 +121,15 @@ export function renderTourReport(r: TourResult): string {
     parts.push(spectrumChart({
       title: `${t.name} [${t.shape.join(' × ')}]`,
       description: `Singular values of ${t.name} on a log scale (${t.why}); ${t.outliers} above the Marchenko-Pastur edge ${fixed(t.mpEdge)}.`,
-      spectra: [{ label: `s_i (${t.why})`, values: t.singularValues }], mpEdge: t.mpEdge, width: 540, height: 320,
+      spectra: [{ label: `s_i (${t.why})`, values: t.singularValues, mpEdge: t.mpEdge }], width: 540, height: 320,
     }));
   }
   parts.push(`</div>`);
   parts.push(`<h3>Cumulative energy and truncation error</h3><div class="charts">`);
-  parts.push(lineChart({
+  parts.push(energyChart({
     title: 'Energy kept by the top k singular values',
-    description: 'Cumulative energy sum of s_i squared for i up to k over the total, against the fraction of the rank kept, for the representative tensors.',
-    xLabel: 'rank kept k / r', yLabel: 'fraction of Σ s_i² kept', xDomain: [0, 1], yDomain: [0, 1],
-    series: s.representatives.map((t) => ({ label: t.name, markers: false, points: t.truncationErrors.map((err, k) => [k / (t.truncationErrors.length - 1), 1 - err * err] as [number, number]) })),
+    description: 'Cumulative energy: the sum of s_i squared for i up to k over the total, against the rank kept k on a log scale, for the representative tensors.',
+    series: s.representatives.map((t) => ({ label: t.name, errors: t.truncationErrors })),
     width: 540, height: 340,
   }));
   parts.push(lineChart({
@@ -135,16 +142,11 @@ export function renderTourReport(r: TourResult): string {
   parts.push(`</div>`);
   parts.push(`<h3>Bond-cut entanglement of ${esc(b.tensor)}</h3>`);
   parts.push(`<p class="note">${esc(b.tensor)} [${b.shape.join(' × ')}] as an MPO of ${b.outFactors.length} sites (out ${b.outFactors.join('·')}, in ${b.inFactors.join('·')}). At each cut the Schmidt values of the exact unfolding give the entropy S = −Σ p ln p; the dashed line is the most a cut of that size can hold, ln min(L, R).</p>`);
-  parts.push(lineChart({
+  parts.push(bondProfileChart({
     title: `Bond-cut entropy profile: ${b.tensor}`,
-    description: `Von Neumann and Renyi-2 entropy at each of ${b.bonds.length} MPO bonds of ${b.tensor}, with the maximum ln min(L, R).`,
-    xLabel: 'bond k (between sites k and k+1)', yLabel: 'entropy (nats)',
-    series: [
-      { label: 'von Neumann S', points: b.bonds.filter((x) => x.entropy !== null).map((x) => [x.index, x.entropy!] as [number, number]), markers: true },
-      { label: 'Rényi-2 S₂', points: b.bonds.filter((x) => x.renyi2 !== null).map((x) => [x.index, x.renyi2!] as [number, number]), markers: true },
-      { label: 'maximum ln min(L, R)', points: b.bonds.map((x) => [x.index, x.maxEntropy] as [number, number]), dashed: true, color: PALETTE.grey },
-    ],
-    yDomain: [0, Math.max(...b.bonds.map((x) => x.maxEntropy)) * 1.05],
+    description: `Von Neumann and Renyi-2 entropy at each of ${b.bonds.length} MPO bonds of ${b.tensor}, with the maximum ln min(L, R): ${b.bonds.map((x) => `bond ${x.index} ${fixed(x.entropy, 3)} of at most ${fixed(x.maxEntropy, 3)} nats`).join('; ')}.`,
+    bonds: b.bonds.map((x) => ({ entropy: x.entropy, max: x.maxEntropy, renyi2: x.renyi2 })),
+    xLabel: 'bond k (between sites k and k+1)',
     width: 620, height: 340,
   }));
   parts.push(tableHtml(['bond', 'cut L × R', 'S', 'S₂', 'max'], b.bonds.map((x) => [String(x.index), `${x.leftDim} × ${x.rightDim}`, fixed(x.entropy), fixed(x.renyi2), fixed(x.maxEntropy)]), [true, true, true, true, true]));
@@ -166,11 +168,11 @@ export function renderTourReport(r: TourResult): string {
     description: `Top-1 agreement with the dense model and relative weight error for chi ${w.rows.map((x) => x.chi).join(', ')}; the tour's chi ${c.chi} is marked.`,
     xLabel: 'bond dimension χ (log scale)', yLabel: 'fraction', xScale: 'log', yDomain: [0, 1],
     series: [
-      { label: 'top-1 agreement with dense', points: w.rows.map((x) => [x.chi, x.top1Agreement] as [number, number]), markers: true, color: PALETTE.blue },
-      { label: 'accuracy / dense accuracy', points: w.rows.map((x) => [x.chi, x.accuracyOfDense] as [number, number]), markers: true, color: PALETTE.green },
-      { label: 'relative weight error', points: w.rows.map((x) => [x.chi, x.relativeError] as [number, number]), markers: true, color: PALETTE.red, dashed: true },
+      { label: 'top-1 agreement with dense', points: w.rows.map((x) => [x.chi, x.top1Agreement] as [number, number]), markers: true, tone: TONE.blue },
+      { label: 'accuracy / dense accuracy', points: w.rows.map((x) => [x.chi, x.accuracyOfDense] as [number, number]), markers: true, tone: TONE.green },
+      { label: 'relative weight error', points: w.rows.map((x) => [x.chi, x.relativeError] as [number, number]), markers: true, tone: TONE.red, dashed: true },
     ],
-    vLines: [{ value: c.chi, label: `χ = ${c.chi}`, color: PALETTE.grey }],
+    rules: [{ axis: 'x', value: c.chi, label: `χ = ${c.chi}` }],
     width: 620, height: 340,
   }));
   parts.push(`</div>`);
@@ -203,11 +205,11 @@ export function renderTourReport(r: TourResult): string {
     title: `${d.tensor}: spectrum before, with and after the virus`,
     description: `Singular values of ${d.tensor}: original, infected (s_1 = ${fixed(d.spectra.virus.s1)}, s_2 = ${fixed(d.spectra.virus.s2)}) and repaired, with the Marchenko-Pastur edge ${fixed(d.spectra.virus.mpEdge)}.`,
     spectra: [
-      { label: 'infected W′', values: d.fullSpectra.virus, color: PALETTE.red },
-      { label: 'original W', values: d.fullSpectra.original, color: PALETTE.blue },
-      { label: 'repaired W″ (dashed)', values: d.fullSpectra.repaired, color: PALETTE.green, dashed: true },
+      { label: 'infected W′', values: d.fullSpectra.virus, mpEdge: d.spectra.virus.mpEdge, tone: TONE.red },
+      { label: 'original W', values: d.fullSpectra.original, tone: TONE.blue },
+      { label: 'repaired W″ (dashed)', values: d.fullSpectra.repaired, tone: TONE.green, dashed: true },
     ],
-    mpEdge: d.spectra.virus.mpEdge, outliersOf: 0, width: 620, height: 360,
+    width: 620, height: 360,
   }));
   parts.push(`</div>`);
   parts.push(tableHtml(['', 's₁', 's₂', 's₁ / s₂', 'MP edge', 'above edge', 'top-1 agreement', 'KL', 'perplexity'], [

@@ -4,7 +4,7 @@
  * only the five predefined entities or numeric references, and there is exactly one root element.
  * Returns the elements seen (name + attributes) so tests can look things up.
  */
-export interface XmlElement { name: string; attrs: Record<string, string>; text: string }
+export interface XmlElement { name: string; attrs: Record<string, string>; text: string; parent: XmlElement | null }
 
 const NAME = /^[A-Za-z_][\w.:-]*$/;
 
@@ -65,7 +65,7 @@ export function parseXml(xml: string): XmlElement[] {
       attrs[a[1]] = v;
       rest = rest.slice(a[0].length);
     }
-    const el: XmlElement = { name: m[1], attrs, text: '' };
+    const el: XmlElement = { name: m[1], attrs, text: '', parent: stack.length ? stack[stack.length - 1] : null };
     all.push(el);
     if (stack.length === 0) roots++;
     if (!selfClosing) stack.push(el);
@@ -80,4 +80,25 @@ export function decodeEntities(s: string): string {
   const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" };
   return s.replace(/&(amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);/g, (_, e: string) =>
     e.startsWith('#x') ? String.fromCodePoint(parseInt(e.slice(2), 16)) : e.startsWith('#') ? String.fromCodePoint(Number(e.slice(1))) : named[e]);
+}
+
+/** The element's class list. */
+export function classes(e: XmlElement): string[] {
+  return (e.attrs.class ?? '').split(/\s+/).filter(Boolean);
+}
+
+/** True when some ancestor of e satisfies the test. */
+export function within(e: XmlElement, test: (a: XmlElement) => boolean): boolean {
+  for (let a = e.parent; a; a = a.parent) if (test(a)) return true;
+  return false;
+}
+
+/** The vertices of an SVG path made of M/L commands (what d3's line() writes), as [x, y] pairs. */
+export function pathVertices(d: string): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  const re = /([ML])\s*(-?[\d.]+(?:e-?\d+)?)[ ,](-?[\d.]+(?:e-?\d+)?)/g;
+  let m: RegExpExecArray | null;
+  while ((m = re.exec(d))) out.push([Number(m[2]), Number(m[3])]);
+  if (/[^MLml\d.,\se-]/.test(d)) throw new Error(`path has commands other than M and L: ${d.slice(0, 60)}`);
+  return out;
 }

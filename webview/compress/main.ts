@@ -4,12 +4,12 @@
  * entanglement profile of the selected tensor, live totals, and "Write Compressed Model…".
  * Only table look-ups and sums happen here (budget.ts); the host computes the tables.
  */
-import { select } from 'd3';
 import type { CompressModel, CompressTensor, CompressToHost, HostToCompress } from '../../src/protocol/messages';
 import css from '../shared/base.css';
 import { h, installStyle } from '../shared/dom';
 import { createMessenger } from '../shared/messaging';
 import { fmt } from '../shared/metrics';
+import { bondProfileView } from '../shared/views';
 import { allocate, maxChi, modelTotals, totals, validateFactors, type BudgetMode, type ChiTable } from './budget';
 
 interface UiState {
@@ -248,23 +248,16 @@ function render(): void {
   }
 }
 
+/** The bond profile of the selected tensor: the shared view (the report draws its example tensor with it). */
 function drawProfile(parent: HTMLElement, t: CompressTensor): void {
-  const W = 360, H = 200, M = { top: 10, right: 10, bottom: 34, left: 44 };
-  const n = t.bondEntropies.length;
-  const top = Math.max(1e-9, ...t.maxBondEntropies);
-  const svg = select(parent).append('svg').attr('class', 'chart').attr('id', 'entropy-chart').attr('viewBox', `0 0 ${W} ${H}`).attr('width', W).attr('height', H)
-    .attr('role', 'img').attr('aria-label', `Bond-cut entanglement entropy of ${t.name}: ${t.bondEntropies.map((e, i) => `bond ${i + 1} ${fmt(e, 3)} of at most ${fmt(t.maxBondEntropies[i], 3)} nats`).join('; ')}`);
-  const bw = (W - M.left - M.right) / Math.max(1, n);
-  const y = (v: number) => H - M.bottom - ((H - M.top - M.bottom) * v) / top;
-  t.bondEntropies.forEach((e, i) => {
-    const x0 = M.left + i * bw + bw * 0.15;
-    svg.append('rect').attr('class', 'bar-max').attr('x', x0).attr('width', bw * 0.7).attr('y', y(t.maxBondEntropies[i])).attr('height', H - M.bottom - y(t.maxBondEntropies[i]));
-    if (e !== null) svg.append('rect').attr('class', 'bar').attr('x', x0).attr('width', bw * 0.7).attr('y', y(e)).attr('height', H - M.bottom - y(e))
-      .append('title').text(`bond ${i + 1}: S = ${fmt(e, 4)} nats (max ${fmt(t.maxBondEntropies[i], 4)})`);
-    svg.append('text').attr('x', x0 + bw * 0.35).attr('y', H - M.bottom + 14).attr('text-anchor', 'middle').text(`bond ${i + 1}`);
+  const view = bondProfileView(document, {
+    id: 'entropy-chart',
+    title: `Bond-cut entanglement entropy of ${t.name}`,
+    description: `Bond-cut entanglement entropy of ${t.name}: ${t.bondEntropies.map((e, i) => `bond ${i + 1} ${fmt(e, 3)} of at most ${fmt(t.maxBondEntropies[i], 3)} nats`).join('; ')}`,
+    bonds: t.bondEntropies.map((e, i) => ({ entropy: e, max: t.maxBondEntropies[i] })),
+    width: 360, height: 200,
   });
-  svg.append('text').attr('x', 4).attr('y', M.top + 8).text(`${fmt(top, 3)} nats`);
-  svg.append('text').attr('x', 4).attr('y', H - M.bottom).text('0');
+  parent.append(view.svg);
   parent.append(h('p', { class: 'muted' }, `Sites ${t.outFactors.join('×')} / ${t.inFactors.join('×')}. Filled: entropy S; dashed: the maximum ln min(L, R).`));
 }
 

@@ -4,13 +4,13 @@
  * values, click (or Enter) a cell to open that tensor's spectrum; a sortable table beside it; exports
  * of the map as SVG / PNG and of the numbers as CSV. The host computes; this file only draws.
  */
-import { select } from 'd3';
 import type { HostToMap, MapTensorMetrics, MapToHost, OverviewModel, ScanStatus, Unsent } from '../../src/protocol/messages';
 import { classifyTensor, KIND_LABEL, KIND_ORDER, type TensorKind } from '../shared/classify';
 import { toCsv } from '../shared/csv';
 import { svgDocument, svgToPngBase64 } from '../shared/dom';
 import { fmt, metricDomain, metricValue, METRICS, type MapMetric } from '../shared/metrics';
 import { mapLayout, sortMapRows, type MapSort } from './mapLayout';
+import { modelMapView } from '../shared/views';
 
 export interface MapUi {
   metric: MapMetric;
@@ -97,62 +97,61 @@ export class ModelMap {
     const metric = this.ui.metric;
     const values = [...this.metrics.values()].map((t) => metricValue(t, metric));
     const [lo, hi] = metricDomain(values);
-    const cell = 28, labelW = 100, headH = 22;
-    const W = labelW + layout.columns.length * cell + 8, Hh = headH + layout.rows.length * cell + 30;
     const label = METRICS.find((x) => x.id === metric)!.label;
-    const wrap = h('div', { class: 'map-wrap' });
     const tooltip = h('div', { class: 'map-tooltip', role: 'tooltip', id: 'map-tooltip', hidden: true });
-    const svg = select(wrap).append('svg').attr('id', 'model-map').attr('class', 'chart heatmap').attr('viewBox', `0 0 ${W} ${Hh}`).attr('width', W).attr('height', Hh)
-      .attr('role', 'img').attr('aria-label', `Model map of ${label}: ${layout.rows.length} tensor kinds by ${layout.columns.length} depth columns; ${this.metrics.size} of ${mats.length} matrices scanned. Range ${fmt(lo)} to ${fmt(hi)}.`);
-    layout.columns.forEach((c, j) => {
-      svg.append('text').attr('x', labelW + j * cell + cell / 2).attr('y', headH - 6).attr('text-anchor', 'middle').text(c === null ? '–' : String(c));
+    // The picture is the shared view (the report renders the same); this adds focus, clicks and the hover readout.
+    const view = modelMapView(document, {
+      id: 'model-map',
+      title: `Model map: ${label}`,
+      description: `Model map of ${label}: ${layout.rows.length} tensor kinds by ${layout.columns.length} depth columns; ${this.metrics.size} of ${mats.length} matrices scanned. Range ${fmt(lo)} to ${fmt(hi)}.`,
+      rows: layout.rows.map((k) => KIND_LABEL[k]),
+      columns: layout.columns.map((c) => (c === null ? '–' : String(c))),
+      cells: layout.cells.map((c) => {
+        const t = this.metrics.get(c.name);
+        return { name: c.name, row: c.row, col: c.col, depth: c.depth, value: t ? metricValue(t, metric) : null, scanned: t !== undefined };
+      }),
+      domain: [lo, hi], metricLabel: label,
+      // Scanned cells get the hover readout below instead of a native tooltip.
+      cellTitle: (c) => (c.scanned ? null : `${c.name}: not scanned yet`),
     });
-    layout.rows.forEach((k, i) => svg.append('text').attr('x', labelW - 6).attr('y', headH + i * cell + cell / 2 + 4).attr('text-anchor', 'end').text(KIND_LABEL[k]));
+    const svg = view.svg;
+    const W = Number(svg.getAttribute('width')), Hh = Number(svg.getAttribute('height'));
+    const wrap = h('div', { class: 'map-wrap' }, svg);
+    const cell = view.cellSize;
     for (const c of layout.cells) {
       const t = this.metrics.get(c.name);
-      const v = t ? metricValue(t, metric) : null;
-      const x = labelW + c.col * cell, y = headH + c.row * cell;
-      const filled = t !== undefined;
-      const rect = svg.append('rect').attr('x', x + 1).attr('y', y + 1).attr('width', cell - 2).attr('height', cell - 2)
-        .attr('class', `cell${filled ? ' filled' : ''}${filled && v === null ? ' undefined-value' : ''}`)
-        .attr('data-name', c.name).attr('data-block', c.depth === null ? 'none' : String(c.depth))
-        .attr('fill-opacity', filled && v !== null ? 0.15 + 0.85 * ((v - lo) / (hi - lo)) : filled ? 0.05 : 0);
-      if (filled) {
-        rect.attr('tabindex', 0).attr('role', 'button').attr('aria-label', `${c.name}: ${label} ${fmt(v)}. Open its spectrum.`);
-        const node = rect.node()!;
-        const open = (add: boolean) => void this.send({ type: 'openSpectrum', name: c.name, add });
-        node.addEventListener('click', (ev) => open(ev.shiftKey));
-        node.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(ev.shiftKey); } });
-        const show = () => {
-          tooltip.hidden = false;
-          tooltip.replaceChildren(h('strong', {}, c.name), h('br'), `[${t.matrix.join(' × ')}] ${t.mode}`, h('br'),
-            `norm. entropy ${fmt(t.normalizedEntropy)} · eff. rank ${fmt(t.effectiveRank)} / ${t.rank}`, h('br'),
-            `stable rank ${fmt(t.stableRank)} · alpha ${fmt(t.alpha)} · outliers ${t.outliers}`);
-          tooltip.style.left = `${x + cell + 4}px`;
-          tooltip.style.top = `${y + cell}px`;
-        };
-        node.addEventListener('mouseenter', show);
-        node.addEventListener('focus', show);
-        node.addEventListener('mouseleave', () => { tooltip.hidden = true; });
-        node.addEventListener('blur', () => { tooltip.hidden = true; });
-      } else {
-        rect.append('title').text(`${c.name}: not scanned yet`);
-      }
+      if (!t) continue;
+      const v = metricValue(t, metric);
+      const { x, y } = view.cellAt(c.row, c.col);
+      const node = view.cells.get(c.name)!;
+      node.setAttribute('tabindex', '0');
+      node.setAttribute('role', 'button');
+      node.setAttribute('aria-label', `${c.name}: ${label} ${fmt(v)}. Open its spectrum.`);
+      const open = (add: boolean) => void this.send({ type: 'openSpectrum', name: c.name, add });
+      node.addEventListener('click', (ev) => open(ev.shiftKey));
+      node.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); open(ev.shiftKey); } });
+      const show = () => {
+        tooltip.hidden = false;
+        tooltip.replaceChildren(h('strong', {}, c.name), h('br'), `[${t.matrix.join(' × ')}] ${t.mode}`, h('br'),
+          `norm. entropy ${fmt(t.normalizedEntropy)} · eff. rank ${fmt(t.effectiveRank)} / ${t.rank}`, h('br'),
+          `stable rank ${fmt(t.stableRank)} · alpha ${fmt(t.alpha)} · outliers ${t.outliers}`);
+        tooltip.style.left = `${x + cell + 4}px`;
+        tooltip.style.top = `${y + cell}px`;
+      };
+      node.addEventListener('mouseenter', show);
+      node.addEventListener('focus', show);
+      node.addEventListener('mouseleave', () => { tooltip.hidden = true; });
+      node.addEventListener('blur', () => { tooltip.hidden = true; });
     }
-    // Legend: the opacity ramp and its two ends.
-    const ly = headH + layout.rows.length * cell + 10;
-    for (let i = 0; i < 10; i++) svg.append('rect').attr('class', 'legend-cell').attr('x', labelW + i * 12).attr('y', ly).attr('width', 12).attr('height', 10).attr('fill-opacity', 0.15 + 0.85 * (i / 9));
-    svg.append('text').attr('x', labelW - 6).attr('y', ly + 9).attr('text-anchor', 'end').text(fmt(lo, 3));
-    svg.append('text').attr('x', labelW + 124).attr('y', ly + 9).text(`${fmt(hi, 3)} ${label}`);
     wrap.append(tooltip);
 
     const exportSvg = h('button', { type: 'button', class: 'secondary', id: 'map-export-svg' }, 'Export SVG');
     const exportPng = h('button', { type: 'button', class: 'secondary', id: 'map-export-png' }, 'Export PNG');
     const exportCsv = h('button', { type: 'button', class: 'secondary', id: 'map-export-csv' }, 'Export CSV');
     const base = m.fileName.replace(/\.[^.]+$/, '');
-    exportSvg.addEventListener('click', () => void this.send({ type: 'saveExport', format: 'svg', suggestedName: `${base}.map.svg`, text: svgDocument(svg.node()!) }));
+    exportSvg.addEventListener('click', () => void this.send({ type: 'saveExport', format: 'svg', suggestedName: `${base}.map.svg`, text: svgDocument(svg) }));
     exportPng.addEventListener('click', async () => {
-      const base64 = await svgToPngBase64(svgDocument(svg.node()!), W, Hh);
+      const base64 = await svgToPngBase64(svgDocument(svg), W, Hh);
       void this.send({ type: 'saveExport', format: 'png', suggestedName: `${base}.map.png`, base64 });
     });
     exportCsv.addEventListener('click', () => void this.send({ type: 'saveExport', format: 'csv', suggestedName: `${base}.spectra.csv`, text: this.csv() }));

@@ -4,14 +4,15 @@
  * and use the arrow keys) whose readouts come from the truncation curve the host shipped.
  * Several tensors may be overlaid ("Add Spectrum to Comparison"); the marker reads the active one.
  */
-import { axisBottom, axisLeft, line, scaleLinear, scaleLog, select, type Selection } from 'd3';
+import { select } from 'd3';
 import type { HostToSpectrum, SpectrumSeries, SpectrumToHost } from '../../src/protocol/messages';
 import css from '../shared/base.css';
 import { h, installStyle, svgDocument, svgToPngBase64 } from '../shared/dom';
 import { createMessenger } from '../shared/messaging';
 import { fmt } from '../shared/metrics';
 import { toCsv } from '../shared/csv';
-import { clampRank, energyCurve, rankAtX, readoutAt, stepRank } from './marker';
+import { energyView, spectrumView, type LineView } from '../shared/views';
+import { clampRank, rankAtX, readoutAt, stepRank } from './marker';
 
 interface UiState { rank: number; active: number }
 const api = acquireVsCodeApi<UiState>();
@@ -32,7 +33,7 @@ const msg = createMessenger<SpectrumToHost, HostToSpectrum, UiState>(api, (m) =>
   }
 });
 
-const W = 640, H = 300, M = { top: 14, right: 20, bottom: 40, left: 64 };
+const W = 640, H = 300;
 let updateMarker: (() => void) | undefined;
 
 function save(): void {
@@ -82,39 +83,27 @@ function render(): void {
   slider.addEventListener('input', () => { ui.rank = Number(slider.value); save(); updateMarker?.(); });
   app.append(h('div', { class: 'toolbar' }, h('label', { for: 'rank-slider' }, 'Rank'), slider), dl);
 
-  const svgSv = chart('sv', 'Singular values (log-log)', `Singular values of ${series.map((s) => s.name).join(', ')} against rank on log scales; dashed line: Marchenko-Pastur bulk edge; circles: outliers above it.`);
-  const svgEn = chart('energy', 'Cumulative energy', `Cumulative energy sum of s squared up to rank k over the total, against rank on a log scale.`);
-  app.append(svgSv.wrap, svgEn.wrap);
-
+  // The pictures are the shared views (webview/shared/views), the same the report renders; this
+  // file adds only the interactive layer: the rank marker, its drag and its keys.
   const maxK = Math.max(...series.map((s) => Math.max(1, s.singularValues.length)));
-  const x = scaleLog().domain([1, Math.max(2, maxK)]).range([M.left, W - M.right]);
-  let sMin = Infinity, sMax = 0;
-  for (const s of series) for (const v of s.singularValues) if (v > 0) { sMin = Math.min(sMin, v); sMax = Math.max(sMax, v); }
-  for (const s of series) if (s.mpEdge > 0) { sMin = Math.min(sMin, s.mpEdge); sMax = Math.max(sMax, s.mpEdge); }
-  if (!(sMin < Infinity)) { sMin = 1e-3; sMax = 1; }
-  const y = scaleLog().domain([sMin * 0.8, sMax * 1.25]).range([H - M.bottom, M.top]).nice();
-  const yE = scaleLinear().domain([0, 1]).range([H - M.bottom, M.top]);
-  axes(svgSv.svg, x, y, 'rank i', 'singular value s_i');
-  axes(svgEn.svg, x, yE, 'rank k', 'energy kept');
-
-  series.forEach((s, i) => {
-    const cls = `series-${i % 6}`;
-    const pts = s.singularValues.map((v, j) => [j + 1, v] as [number, number]).filter((p) => p[1] > 0);
-    svgSv.svg.append('path').attr('class', `line ${cls}`).attr('d', line<[number, number]>().x((p) => x(p[0])).y((p) => y(p[1]))(pts) ?? '');
-    if (s.mpEdge > 0) svgSv.svg.append('line').attr('class', 'mp-edge').attr('x1', M.left).attr('x2', W - M.right).attr('y1', y(s.mpEdge)).attr('y2', y(s.mpEdge))
-      .append('title').text(`Marchenko-Pastur edge of ${s.name}: ${fmt(s.mpEdge)}`);
-    svgSv.svg.append('g').selectAll('circle').data(pts.filter((p) => p[1] > s.mpEdge)).join('circle')
-      .attr('class', 'outlier').attr('r', 3.5).attr('cx', (p) => x(p[0])).attr('cy', (p) => y(p[1]))
-      .append('title').text((p) => `outlier ${p[0]}: s = ${fmt(p[1])}`);
-    const en = energyCurve(s.truncation).map((v, k) => [k, v] as [number, number]).filter((p) => p[0] >= 1);
-    svgEn.svg.append('path').attr('class', `line ${cls}`).attr('d', line<[number, number]>().x((p) => x(p[0])).y((p) => yE(p[1]))(en) ?? '');
-  });
+  const svSpec = { title: 'Singular values (log-log)', description: `Singular values of ${series.map((s) => s.name).join(', ')} against rank on log scales; dashed line: Marchenko-Pastur bulk edge; circles: outliers above it.` };
+  const enSpec = { title: 'Cumulative energy', description: 'Cumulative energy sum of s squared up to rank k over the total, against rank on a log scale.' };
+  const svgSv = chart(svSpec.title, spectrumView(document, {
+    ...svSpec, id: 'chart-sv', width: W, height: H, maxRank: maxK,
+    spectra: series.map((s) => ({ label: s.name, values: s.singularValues, mpEdge: s.mpEdge })),
+  }));
+  const svgEn = chart(enSpec.title, energyView(document, {
+    ...enSpec, id: 'chart-energy', width: W, height: H, maxRank: maxK,
+    series: series.map((s) => ({ label: s.name, errors: s.truncation.errors })),
+  }));
+  app.append(svgSv.wrap, svgEn.wrap);
+  const { x, plot } = svgSv.view;
 
   // The marker: a line on both charts; drag anywhere on a chart, or focus a chart and use the keys.
   const markers = [svgSv, svgEn].map((c) => {
     const g = c.svg.append('g').attr('class', 'marker');
-    const ln = g.append('line').attr('class', 'marker-line').attr('y1', M.top).attr('y2', H - M.bottom);
-    const handle = g.append('rect').attr('class', 'marker-handle').attr('width', 10).attr('height', 10).attr('y', M.top - 6);
+    const ln = g.append('line').attr('class', 'marker-line').attr('y1', c.view.plot.top).attr('y2', c.view.plot.bottom);
+    const handle = g.append('rect').attr('class', 'marker-handle').attr('width', 10).attr('height', 10).attr('y', c.view.plot.top - 6);
     return { ln, handle };
   });
   updateMarker = () => {
@@ -142,7 +131,7 @@ function render(): void {
     const toRank = (ev: PointerEvent) => {
       const box = node.getBoundingClientRect();
       const px = ((ev.clientX - box.left) / box.width) * W;
-      ui.rank = clampRank(rankAtX(px, M.left, W - M.right, Math.max(2, maxK)), series[ui.active].truncation);
+      ui.rank = clampRank(rankAtX(px, plot.left, plot.right, svgSv.view.maxRank), series[ui.active].truncation);
       save();
       updateMarker?.();
     };
@@ -177,19 +166,10 @@ function render(): void {
   app.append(h('div', { class: 'toolbar' }, exportSvg, exportPng, exportCsv));
 }
 
-function chart(id: string, label: string, desc: string) {
-  const wrap = h('figure', { class: 'chart-wrap' }, h('figcaption', { class: 'muted' }, label));
-  const svg = select(wrap).append('svg').attr('id', `chart-${id}`).attr('class', 'chart').attr('viewBox', `0 0 ${W} ${H}`)
-    .attr('width', W).attr('height', H).attr('aria-describedby', `chart-${id}-desc`);
-  svg.append('desc').attr('id', `chart-${id}-desc`).text(desc);
-  return { wrap, svg, label };
-}
-
-function axes(svg: Selection<SVGSVGElement, unknown, null, undefined>, x: ReturnType<typeof scaleLog>, y: ReturnType<typeof scaleLog> | ReturnType<typeof scaleLinear>, xl: string, yl: string): void {
-  svg.append('g').attr('class', 'axis').attr('transform', `translate(0,${H - M.bottom})`).call(axisBottom(x as never).ticks(6, '~g') as never);
-  svg.append('g').attr('class', 'axis').attr('transform', `translate(${M.left},0)`).call(axisLeft(y as never).ticks(5, '~g') as never);
-  svg.append('text').attr('x', (M.left + W - M.right) / 2).attr('y', H - 6).attr('text-anchor', 'middle').text(xl);
-  svg.append('text').attr('transform', `translate(14,${(M.top + H - M.bottom) / 2}) rotate(-90)`).attr('text-anchor', 'middle').text(yl);
+/** A view's <svg> in its figure, with the d3 selection the marker layer is added to. */
+function chart(label: string, view: LineView & { maxRank: number }) {
+  const wrap = h('figure', { class: 'chart-wrap' }, h('figcaption', { class: 'muted' }, label), view.svg);
+  return { wrap, svg: select(view.svg), view, label };
 }
 
 render();
