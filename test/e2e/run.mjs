@@ -1007,6 +1007,7 @@ async function main() {
     evalExp = {
       self: cli(['eval', sampleModel, '--against', sampleModel, '--tokens', '512', '--sample-tokens', '0', '--json']),
       q8: cli(['eval', sampleModel, '--against', path.join(dirs.ws, ggufName), '--tokens', '512', '--sample-tokens', '0', '--json']),
+      ropeHalf: cli(['eval', sampleModel, '--rope-order', 'half', '--tokens', '512', '--sample-tokens', '0', '--json']),
       dir: cli(['direction', sampleModel, '--a', path.join(ROOT, 'media/sample/prompts/a.txt'), '--b', path.join(ROOT, 'media/sample/prompts/b.txt'), '--out', path.join(tmp, 'cli-direction.npy'), '--json']),
     };
   } catch (e) {
@@ -1092,6 +1093,27 @@ async function main() {
     if (first >= 0 && first < idsM.length && await ev.locator(`#gen-model .token.diverge[data-index="${first}"]`).count() !== 1) throw new Error('the diverging token is not highlighted');
     await screenshot('evaluate-q8-dark');
     return `perplexity ${ppl.text}, accuracy ${acc.text}, KL ${kl.text}, agreement ${agree.text} (CLI ${e.top1Agreement}); ${idsM.length}/${idsA.length} tokens generated, first divergence ${first}`;
+  });
+
+  await step('evaluate panel: the RoPE-order choice reaches the graph — "rotate half" on the GGUF equals the CLI with --rope-order half', async () => {
+    if (!evalExp) throw new Error('no expected values');
+    const ev = await findWebview('#evaluate-title');
+    const used = await ev.locator('#rope-used').innerText();
+    if (!/interleaved pairs \(GGUF/.test(used)) throw new Error(`with "as the file says" the result reads "${used}"`);
+    await ev.locator('#clear-against').click();
+    await ev.locator('#rope-order').selectOption('half');
+    await runEvaluation(ev);
+    const ppl = await readoutOf(ev, 'm-perplexity');
+    const half = await ev.locator('#rope-used').innerText();
+    if (!/rotate half \(option\)/.test(half)) throw new Error(`the result reads "${half}"`);
+    if (!relClose(ppl.value, evalExp.ropeHalf.perplexity, 1e-9)) throw new Error(`perplexity ${ppl.value}, CLI --rope-order half ${evalExp.ropeHalf.perplexity}`);
+    if (!(ppl.value > 1.5 * evalExp.self.perplexity)) throw new Error(`the wrong RoPE order should hurt: ${ppl.value} vs ${evalExp.self.perplexity}`);
+    await ev.locator('#rope-order').selectOption('auto');
+    await ev.locator('#pick-against').click();
+    await typeIntoFileDialog(path.join(dirs.ws, ggufName));
+    await ev.locator('#value-against', { hasText: ggufName }).waitFor({ timeout: 10_000 });
+    await runEvaluation(ev); // leave the panel as the steps after this one expect it: a comparison result
+    return `${used.trim()}; rotate half: perplexity ${ppl.text} (CLI ${evalExp.ropeHalf.perplexity.toFixed(4)}, file's own order ${evalExp.self.perplexity.toFixed(4)})`;
   });
 
   let offeredId = '';
