@@ -106,10 +106,10 @@ try {
     run(process.execPath, [
       'node_modules/@vscode/vsce/vsce', 'package',
       '--target', target, '--ignoreFile', ignoreFile, '--out', out,
-      // The project has no public repository yet; vsce would otherwise stop to ask. The README's
-      // relative links (docs/screenshots) stay relative: with no repository to point them at, vsce
-      // would refuse to rewrite them.
-      '--allow-missing-repository', '--no-rewrite-relative-links',
+      // The README's relative links (docs/screenshots) stay relative: vsce would otherwise rewrite
+      // them to the repository's raw URLs, i.e. fetch images from the network when the extension's
+      // page is shown. The screenshots are not in the .vsix (see .vscodeignore).
+      '--no-rewrite-relative-links',
     ]);
     console.log(`package: wrote ${out}`);
   }

@@ -1457,8 +1457,11 @@ async function main() {
       for (const f of ['out/extension.js', 'media/sample/stories260K.gguf', 'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/onnxruntime_binding.node']) {
         if (!existsSync(path.join(ext2, dir, f))) throw new Error(`installed extension lacks ${f}`);
       }
-      // The README's screenshots stay out of the .vsix (.vscodeignore).
-      if (existsSync(path.join(ext2, dir, 'docs'))) throw new Error(`installed extension holds docs/: ${readdirSync(path.join(ext2, dir, 'docs')).join(', ')}`);
+      // The README's screenshots ship, so its relative image links resolve in the extension's page.
+      const shown = [...readFileSync(path.join(ext2, dir, 'README.md'), 'utf8').matchAll(/\]\((docs\/screenshots\/[^)\s]+\.png)\)/g)].map((m) => m[1]);
+      if (shown.length === 0) throw new Error('the installed README shows no screenshots');
+      const missingShots = shown.filter((f) => !existsSync(path.join(ext2, dir, f)));
+      if (missingShots.length) throw new Error(`installed extension lacks the README's ${missingShots.join(', ')}`);
       return `${path.basename(vsix)} (${(statSync(vsix).size / 2 ** 20).toFixed(1)} MiB) installed as ${dir}`;
     });
   }

@@ -49,6 +49,11 @@ test('linux-x64 .vsix holds the runtime files and nothing else', { timeout: 200_
     'extension/node_modules/@koromix/koffi-linux-x64/linux_x64/koffi.node',
   ];
   for (const m of must) assert.ok(names.includes(m), `missing ${m}`);
+  // The README's screenshots ship: the packaged README keeps relative links, which VS Code resolves
+  // inside the installed extension.
+  const shots = [...readFileSync(path.join(root, 'README.md'), 'utf8').matchAll(/\]\((docs\/screenshots\/[^)\s]+\.png)\)/g)].map((m) => m[1]!);
+  assert.ok(shots.length >= 4, 'README shows screenshots');
+  for (const f of shots) assert.ok(names.includes(`extension/${f}`), `missing README picture ${f}`);
   // Everything under media/sample ships (the sample model, its NOTICE, and what features add beside it).
   for (const f of readdirSync(path.join(root, 'media', 'sample'), { recursive: true, withFileTypes: true })) {
     if (!f.isFile()) continue;
