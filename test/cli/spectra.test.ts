@@ -79,6 +79,12 @@ test('spectra --tensors GLOB --mode estimate: only the matching tensors, each wi
     assert.ok(lo <= t.vonNeumannEntropy && t.vonNeumannEntropy <= hi);
     const r = refs.find((x) => x.name === t.name)!;
     assert.ok(Math.abs(t.vonNeumannEntropy / r.vonNeumannEntropy - 1) < 0.02);
+    // The top values are exact to the stated tolerance, and the reported bound covers the truth.
+    assert.equal(t.estimate.topKConverged, true);
+    const s1 = r.singularValues[0];
+    const worst = Math.max(...t.topSingularValues.map((s: number, i: number) => Math.abs(s - r.singularValues[i]) / s1));
+    assert.ok(worst <= 1e-4, `top-32 error ${worst} / s_1`);
+    assert.ok(worst <= t.estimate.topKResidual + 1e-6, `error ${worst} within the reported bound ${t.estimate.topKResidual}`);
   }
 });
 

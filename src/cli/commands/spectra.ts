@@ -29,6 +29,8 @@ export function tensorJson(t: TensorSpectrum): Record<string, unknown> {
     outliers: t.outliers,
     alpha: t.alpha,
     ...(t.confidence ? { confidence: t.confidence } : {}),
+    // Estimate mode: how far the top values may be off (topKResidual: a rigorous bound, relative to s_1).
+    ...(t.estimateDetails ? { estimate: t.estimateDetails } : {}),
   };
 }
 

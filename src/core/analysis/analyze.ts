@@ -48,7 +48,15 @@ export interface TensorSpectrum extends SpectrumMetrics {
   /** Estimate mode: 95% intervals of the estimated metrics. */
   confidence?: EstimatedMetrics['confidence'];
   /** Estimate mode: probes, Lanczos steps and the trace self-check. */
-  estimateDetails?: { probes: number; lanczosSteps: number; traceCheck: number };
+  estimateDetails?: {
+    probes: number; lanczosSteps: number; traceCheck: number;
+    /** Each reported top singular value has a true one within topKResidual * s_1 (a rigorous bound). */
+    topKResidual: number;
+    /** Block Lanczos's own estimate of the top values' remaining error, relative to s_1. */
+    topKErrorEstimate: number | null;
+    /** Whether the top values reached the requested tolerance within the iteration cap. */
+    topKConverged: boolean | null;
+  };
   /** Seconds spent computing (read excluded). */
   seconds: number;
 }
@@ -104,7 +112,7 @@ export async function analyzeTensor(
     truncation: truncationCurve(e.topSingularValues, shape, e.frobeniusSquared),
     density: e.density,
     confidence,
-    estimateDetails: { probes: e.probes, lanczosSteps: e.lanczosSteps, traceCheck: e.traceCheck },
+    estimateDetails: { probes: e.probes, lanczosSteps: e.lanczosSteps, traceCheck: e.traceCheck, topKResidual: e.topKResidual, topKErrorEstimate: e.topKErrorEstimate, topKConverged: e.topKConverged },
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -4,6 +4,7 @@
  */
 import { throwIfAborted } from '../checkpoint/errors';
 import { gaussianMatrix, householderQR, smallSvd } from './dense';
+import { symmetricEigen, tridiagonalize, tridiagonalQL } from './symmetricEigen';
 import type { LinalgOptions, Matrix64, RandomizedSvdOptions, SvdResult } from './types';
 
 /** The products a backend supplies; all dense row-major float64 in and out. */
@@ -21,9 +22,22 @@ export interface SketchOps {
 }
 
 export interface LanczosOptions extends LinalgOptions {
+  /** Columns per Krylov block (default min(max(k, 8), 32)). */
   blockSize?: number;
+  /** Block steps at most (default: until the Krylov space could span min(m, n) dimensions). */
   maxIterations?: number;
+  /** Residual test: stop when every r_i <= tolerance * s_1 (default 1e-6). */
   tolerance?: number;
+  /** Value test instead: stop when every leading value's estimated remaining error <= valueTolerance * s_1. */
+  valueTolerance?: number;
+  /**
+   * false: skip the last pass over A that forms the larger side's vectors; the result then has only
+   * the smaller side's (U when rows <= cols, else Vt; the other with 0 columns / rows, as for
+   * randomizedSvd's vectors: false). Residuals are still reported. Default true.
+   */
+  otherSide?: boolean;
+  /** Thick-restart the Krylov basis (keeping k + blockSize Ritz vectors) when it would exceed this many columns (default 12 blocks). */
+  maxBasis?: number;
   seed?: number;
 }
 
@@ -117,89 +131,342 @@ async function reorthogonalize(ops: SketchOps, basis: Matrix64 | undefined, x: M
 }
 
 /**
- * Block Golub-Kahan-Lanczos with full reorthogonalisation for the k largest singular triplets.
- * With V_1 an orthonormal n x b start block:
- *   U_j R_j = A V_j - (components along U_1..U_{j-1}),
- *   V_{j+1} L_{j+1} = A^T U_j - (components along V_1..V_j),
- * every new block reorthogonalised twice against all previous ones (so no ghost copies of
- * converged values). Then A V = U T exactly with T = U^T A V (block bidiagonal, formed densely),
- * and for a Ritz triplet T y = theta x, (U x, theta, V y) has residual
- *   ||A^T U x - theta V y|| = ||L_{j+1} x_j||   (x_j = the last block of x),
- * the convergence test: all k residuals <= tolerance * theta_1.
+ * Block Lanczos with full reorthogonalisation on the Gram operator of the smaller side,
+ * G = A A^T (m <= n, basis in R^m) or A^T A (basis in R^n), for the k largest singular triplets.
+ * With Q_1 an orthonormal Gaussian start block (s x b, s = min(m, n)):
+ *   Y_j = G Q_j  (two float32 passes over A: Z = A^T Q_j, then A Z; or the transposes),
+ *   H = Q^T G Q  (block tridiagonal; its new column block Q^T Y_j is formed densely, in float64),
+ *   Q_{j+1} R = Y_j - Q (Q^T Y_j),
+ * every new block reorthogonalised twice against all previous ones ("twice is enough"), so no ghost
+ * copies of converged values. Same Krylov space per pass over A as Golub-Kahan-Lanczos, but only the
+ * smaller side needs a basis and reorthogonalisation.
+ *
+ * Rayleigh-Ritz: H = X diag(theta^2) X^T (symmetricEigen, trailing updates on ops.gemm64); the Ritz
+ * vector on the basis side is q_i = Q x_i, the other side p_i = A^T q_i / theta_i (or A q_i / theta_i)
+ * from one more pass, re-orthonormalised by a sign-keeping CholeskyQR (rounding of the float32
+ * product). The Gram residual is
+ *   ||G q_i - theta_i^2 q_i|| = ||(I - Q Q^T) Y_J x_i^(J)|| =: rho_i   (x_i^(J): last block of x_i),
+ * and for the triplet (q_i, theta_i, p_i) the residual on one side is 0, on the other rho_i / theta_i:
+ * some singular value of A lies within r_i = min(rho_i / theta_i, sqrt(rho_i)) of theta_i (Weyl for
+ * [[0, A], [A^T, 0]], and |sqrt a - sqrt b| <= sqrt |a - b|). The Krylov spaces are nested, so by
+ * interlacing theta_i^(1) <= theta_i^(2) <= ... <= sigma_i: each Ritz value climbs monotonically to
+ * its singular value from below.
+ *
+ * Stopping (s_1 stands for theta_1):
+ * - residual test (default): every r_i <= tolerance * s_1 (default 1e-6). Rigorous, but r_i shrinks
+ *   only like the square root of the value error, so on a spectrum without gaps it costs many more
+ *   blocks than the values need; and float32 products put a floor near 1e-7;
+ * - value test (when `valueTolerance` is given; replaces the residual test): every leading Ritz
+ *   value's remaining error, extrapolated from its last two increments (valueErrorEstimates), is
+ *   <= valueTolerance * s_1. Per block only the eigenvalues of H are needed; vectors and residuals
+ *   are formed once at the end.
+ * Either way the run also ends when the Krylov space is exhausted (exact) or after maxIterations.
+ * Thick restart (Wu & Simon 2000, here in block form): when the basis would exceed maxBasis columns
+ * (default 12 blocks), it is replaced by the leading k + b Ritz vectors, on which H = diag(theta^2);
+ * the next block is already orthogonal to them, and its coupling to them enters H through the next
+ * dense column block Q^T Y. This caps the Rayleigh-Ritz cost (an O(dims^3) eigenproblem per block)
+ * on slowly converging (gapless) spectra; the value test restarts its history at each restart, since
+ * the convergence rate drops there.
+ * Accuracy floor: theta_i^2 carries ~1e-7 theta_1^2 from the float32 products, i.e. theta_i about
+ * 1e-7 theta_1^2 / theta_i (ample for the leading values; small ones need a direct SVD).
  */
-export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOptions = {}): Promise<SvdResult> {
+export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOptions = {}): Promise<LanczosSvdResult> {
   const m = ops.rows, n = ops.cols;
-  const maxDim = Math.min(m, n);
-  const kk = Math.min(Math.max(0, Math.floor(k)), maxDim);
-  if (kk === 0) return emptyResult(m, n);
-  const b = Math.max(1, Math.min(opts.blockSize ?? Math.min(Math.max(kk, 8), 32), maxDim));
+  const leftBasis = m <= n;
+  const s = Math.min(m, n);
+  const kk = Math.min(Math.max(0, Math.floor(k)), s);
+  if (kk === 0) return { ...emptyResult(m, n), residuals: new Float64Array(0), errorEstimates: new Float64Array(0), iterations: 0, restarts: 0, converged: true };
+  const b = Math.max(1, Math.min(opts.blockSize ?? Math.min(Math.max(kk, 8), 32), s));
   const tol = opts.tolerance ?? 1e-6;
-  const maxIter = opts.maxIterations ?? Math.max(1, Math.ceil(maxDim / b));
+  const valueTol = opts.valueTolerance;
+  const maxIter = Math.max(1, opts.maxIterations ?? Math.ceil(s / b));
+  // Basis size that triggers a thick restart, and the Ritz vectors kept (the Rayleigh-Ritz cost grows
+  // like dims^3 and dominates past a few hundred columns).
+  const keep = Math.min(s, kk + b);
+  const maxBasis = Math.max(opts.maxBasis ?? 12 * b, keep + b);
+  let restarts = 0;
+  // Basis side -> other side, and back: G = A A^T (left basis) or A^T A.
+  const toOther = (x: Matrix64) => (leftBasis ? ops.mulAt(x) : ops.mulA(x));
+  const toBasis = (x: Matrix64) => (leftBasis ? ops.mulA(x) : ops.mulAt(x));
   throwIfAborted(opts.signal);
 
-  let vBlock = await ops.orthonormalize(gaussianMatrix(n, b, opts.seed ?? 1));
-  let vAll: Matrix64 | undefined;
-  let uAll: Matrix64 | undefined;
-  let avAll: Matrix64 | undefined;
-  let best: { x: Matrix64; s: Float64Array; y: Matrix64 } | undefined;
-  for (let iter = 0; iter < maxIter; iter++) {
+  let block = await ops.orthonormalize(gaussianMatrix(s, b, opts.seed ?? 1));
+  let basis: Matrix64 | undefined;
+  let h: Float64Array = new Float64Array(0);
+  const history: Float64Array[] = [];
+  for (let iter = 0; ; iter++) {
     await cancellationPoint(opts.signal);
-    vAll = hcat(vAll, vBlock);
-    const av = await ops.mulA(vBlock);
-    avAll = hcat(avAll, av);
-    let p = await reorthogonalize(ops, uAll, av);
-    let uBlock = await ops.orthonormalize(p);
-    uBlock = await ops.orthonormalize(await reorthogonalize(ops, uAll, uBlock));
-    uAll = hcat(uAll, uBlock);
-    // T = U^T A V (dims x dims).
-    const t = await ops.gemm64(uAll, avAll, true, false);
-    const small = await smallSvd(t);
-    best = { x: small.u, s: small.s, y: small.vt };
-    const dims = vAll.cols;
-    if (uAll.cols >= m) {
-      // U spans all of R^m, but span(V) may still miss part of the row space: the exact answer is
-      // then the SVD of the small m x n matrix U^T A = (A^T U)^T.
-      const bt = await ops.mulAt(uAll);
-      const exact = await smallSvd({ rows: uAll.cols, cols: n, data: transposeData(bt) });
-      const kOut = Math.min(kk, exact.s.length);
-      return {
-        U: await ops.gemm64(uAll, columns(exact.u, 0, kOut), false, false),
-        S: exact.s.slice(0, kOut),
-        Vt: { rows: kOut, cols: n, data: exact.vt.data.slice(0, kOut * n) },
-      };
-    }
-    if (dims >= maxDim || iter === maxIter - 1) break;
-    await cancellationPoint(opts.signal);
-    // Next right block and the coefficients L of A^T U_j along it.
-    const atu = await ops.mulAt(uBlock);
-    const qRe = await reorthogonalize(ops, vAll, atu);
-    const width = Math.min(b, maxDim - dims);
-    let vNext = await ops.orthonormalize(qRe);
-    vNext = await ops.orthonormalize(await reorthogonalize(ops, vAll, vNext));
-    if (width < vNext.cols) vNext = columns(vNext, 0, width);
-    const lCoef = await ops.gemm64(vNext, qRe, true, false); // width x bj
-    // Residuals of the leading k Ritz triplets.
-    const bj = uBlock.cols;
-    const off = uAll.cols - bj;
-    let converged = true;
-    const theta1 = small.s[0]!;
-    for (let i = 0; i < kk && converged; i++) {
-      let r2 = 0;
-      for (let a = 0; a < lCoef.rows; a++) {
-        let s = 0;
-        for (let c = 0; c < bj; c++) s += lCoef.data[a * bj + c]! * small.u.data[(off + c) * small.u.cols + i]!;
-        r2 += s * s;
+    const y = await toBasis(await toOther(block)); // G Q_j
+    const prev = basis?.cols ?? 0;
+    basis = hcat(basis, block);
+    const dims = basis.cols;
+    h = growSymmetric(h, prev, await ops.gemm64(basis, y, true, false));
+    const exhausted = dims >= s; // Q spans R^s: the Rayleigh-Ritz values are the exact ones
+    const last = iter >= maxIter - 1;
+    const leak = exhausted ? undefined : await reorthogonalize(ops, basis, y);
+    const needVectors = exhausted || last || valueTol === undefined;
+    let ritz = await gramRitz(ops, h, dims, kk, needVectors);
+    history.push(ritz.values.slice(0, kk));
+    const estimates = exhausted ? new Float64Array(kk) : valueErrorEstimates(history, kk);
+    const theta1 = ritz.values[0] ?? 0;
+    let residuals = ritz.x && leak ? await residualNorms(ops, leak, ritz.x, ritz.values) : new Float64Array(kk);
+    let converged = exhausted;
+    if (!converged && valueTol === undefined) converged = residuals.every((r) => r <= tol * theta1);
+    if (!converged && valueTol !== undefined) converged = estimates.every((e) => e <= valueTol * theta1);
+    if (converged || last) {
+      if (!ritz.x) {
+        ritz = await gramRitz(ops, h, dims, kk, true);
+        residuals = leak ? await residualNorms(ops, leak, ritz.x!, ritz.values) : new Float64Array(kk);
       }
-      if (Math.sqrt(r2) > tol * theta1) converged = false;
+      await cancellationPoint(opts.signal);
+      const kOut = ritz.x!.cols;
+      const near = await ops.gemm64(basis, ritz.x!, false, false); // s x kOut, orthonormal
+      const S = ritz.values.slice(0, kOut);
+      const rest = { S, residuals: residuals.slice(0, kOut), errorEstimates: estimates.slice(0, kOut), iterations: iter + 1, restarts, converged };
+      if (opts.otherSide === false) {
+        return leftBasis
+          ? { U: near, Vt: { rows: 0, cols: n, data: new Float64Array(0) }, ...rest }
+          : { U: { rows: m, cols: 0, data: new Float64Array(0) }, Vt: { rows: kOut, cols: n, data: transposeData(near) }, ...rest };
+      }
+      const far = await toOther(near); // A^T q_i (or A q_i): one more pass with kOut columns
+      for (let j = 0; j < kOut; j++) {
+        const th = ritz.values[j]!;
+        const inv = th > theta1 * 1e-12 ? 1 / th : 0;
+        for (let i = 0; i < far.rows; i++) far.data[i * kOut + j] *= inv;
+      }
+      const farQ = await choleskyQR(far, ops.gemm64);
+      return leftBasis
+        ? { U: near, Vt: { rows: kOut, cols: n, data: transposeData(farQ) }, ...rest }
+        : { U: farQ, Vt: { rows: kOut, cols: n, data: transposeData(near) }, ...rest };
     }
-    if (converged) break;
-    vBlock = vNext;
+    await cancellationPoint(opts.signal);
+    const width = Math.min(b, s - dims);
+    let next = await ops.orthonormalize(leak!);
+    // A second round only when the QR amplified what was left along the basis (R^{-1} is large
+    // when the leak is nearly rank deficient, e.g. once values have converged).
+    const overlap = await ops.gemm64(basis, next, true, false);
+    if (overlap.data.some((x) => Math.abs(x) > 1e-12)) next = await ops.orthonormalize(await reorthogonalize(ops, basis, next));
+    if (width < next.cols) next = columns(next, 0, width);
+    block = next;
+    if (dims + next.cols > maxBasis && keep < dims) {
+      // Thick restart: keep the leading Ritz vectors Q x_1..Q x_keep, on which H is diag(theta^2);
+      // the next block is already orthogonal to all of span(Q). Their coupling to it enters H with
+      // the next column block Q^T Y, so nothing else changes; the kept Ritz values can only rise.
+      const kept = ritz.x && ritz.x.cols >= keep ? ritz : await gramRitz(ops, h, dims, keep, true);
+      basis = await ops.gemm64(basis, kept.x!, false, false);
+      h = new Float64Array(keep * keep);
+      for (let i = 0; i < keep; i++) h[i * keep + i] = kept.values[i]! ** 2;
+      restarts++;
+      // The convergence rate changes at a restart (the discarded directions are gone): extrapolate
+      // only from increments after it, the current values being the first point of the new history.
+      history.splice(0, history.length - 1);
+    }
   }
-  const { x, s, y } = best!;
-  const kOut = Math.min(kk, s.length);
-  const U = await ops.gemm64(uAll!, columns(x, 0, kOut), false, false);
-  const Vr = await ops.gemm64(vAll!, { rows: y.cols, cols: kOut, data: transposeData({ rows: kOut, cols: y.cols, data: y.data.slice(0, kOut * y.cols) }) }, false, false);
-  return { U, S: s.slice(0, kOut), Vt: { rows: kOut, cols: n, data: transposeData(Vr) } };
+}
+
+/**
+ * H (prev x prev) grown by a column block C = Q^T Y_j (dims x bj, dims = prev + bj): the new columns
+ * are C, the new rows C^T (H is symmetric; Y_i of earlier blocks are not kept), the new diagonal
+ * block symmetrised.
+ */
+function growSymmetric(h: Float64Array, prev: number, c: Matrix64): Float64Array {
+  const dims = c.rows, bj = c.cols;
+  const out = new Float64Array(dims * dims);
+  for (let i = 0; i < prev; i++) out.set(h.subarray(i * prev, (i + 1) * prev), i * dims);
+  for (let i = 0; i < dims; i++) {
+    for (let j = 0; j < bj; j++) {
+      const col = prev + j;
+      const v = c.data[i * bj + j]!;
+      if (i < prev) { out[i * dims + col] = v; out[col * dims + i] = v; }
+      else out[i * dims + col] = 0.5 * (v + c.data[(prev + j) * bj + (i - prev)]!);
+    }
+  }
+  return out;
+}
+
+/**
+ * Rayleigh-Ritz on H (dims x dims): theta = square roots of its eigenvalues, descending; with
+ * `vectors`, X (dims x kOut) = the leading eigenvectors (orthonormal to rounding).
+ */
+async function gramRitz(ops: SketchOps, h: Float64Array, dims: number, kk: number, vectors: boolean): Promise<{ values: Float64Array; x?: Matrix64 }> {
+  const gemmNT = async (l: Float64Array, r: Float64Array, rows: number, cols: number, inner: number): Promise<Float64Array> =>
+    (await ops.gemm64({ rows, cols: inner, data: l }, { rows: cols, cols: inner, data: r }, false, true)).data;
+  const toTheta = (lambda: Float64Array) => Float64Array.from(lambda, (v) => Math.sqrt(Math.max(0, v)));
+  if (!vectors) {
+    const eig = await symmetricEigen(h, dims, { gemmNT });
+    return { values: toTheta(eig.values.reverse()) };
+  }
+  const top = await topEigenpairs(h, dims, Math.min(kk, dims), gemmNT);
+  return { values: toTheta(top.values), x: top.vectors };
+}
+
+/**
+ * All eigenvalues (descending) and the eigenvectors of the `count` largest of a symmetric n x n
+ * matrix: Householder tridiagonalisation T = Z^T H Z (symmetricEigen.ts), eigenvalues of T by
+ * implicit QL, then inverse iteration on T for the wanted ones only (LAPACK dstein's scheme:
+ * (T - lambda I) x_new = x by Gaussian elimination with partial pivoting, three sweeps from a fixed
+ * start, Gram-Schmidt against the already computed vectors of the same cluster, |lambda_i -
+ * lambda_j| <= 1e-3 ||T||), back-transformed by the reflectors: x <- Z x. O(n^3) for the reduction
+ * plus O(n count^2), instead of the O(n^3) rotations and back-transformation of all n vectors.
+ */
+export async function topEigenpairs(h: Float64Array, n: number, count: number, gemmNT?: (l: Float64Array, r: Float64Array, rows: number, cols: number, inner: number) => Promise<Float64Array>): Promise<{ values: Float64Array; vectors: Matrix64 }> {
+  const tri = await tridiagonalize(h, n, { keepReflectors: true, gemmNT });
+  const d = Float64Array.from(tri.d), e = Float64Array.from(tri.e);
+  const lam = Float64Array.from(tri.d), el = Float64Array.from(tri.e);
+  tridiagonalQL(lam, el);
+  const values = Float64Array.from(lam).sort().reverse();
+  let tnorm = 0;
+  for (let i = 0; i < n; i++) tnorm = Math.max(tnorm, Math.abs(d[i]!) + (i < n - 1 ? Math.abs(e[i]!) : 0) + (i > 0 ? Math.abs(e[i - 1]!) : 0));
+  const tiny = Math.max(Number.EPSILON * tnorm, Number.MIN_VALUE);
+  const vecs: Float64Array[] = [];
+  for (let c = 0; c < count; c++) {
+    const lambda = values[c]!;
+    const solve = tridiagonalShiftedSolver(d, e, lambda, tiny);
+    // A fixed, non-special start (no eigenvector of T is orthogonal to it in practice).
+    let x: Float64Array = Float64Array.from({ length: n }, (_, i) => 1 + 0.5 * Math.sin(1.7 * i + c));
+    for (let sweep = 0; sweep < 3; sweep++) {
+      x = solve(x);
+      for (let p = c - 1; p >= 0 && values[p]! - lambda <= 1e-3 * tnorm; p--) {
+        const y = vecs[p]!;
+        let dot = 0;
+        for (let i = 0; i < n; i++) dot += y[i]! * x[i]!;
+        for (let i = 0; i < n; i++) x[i] -= dot * y[i]!;
+      }
+      let norm = 0;
+      for (let i = 0; i < n; i++) norm += x[i]! * x[i]!;
+      norm = Math.sqrt(norm);
+      for (let i = 0; i < n; i++) x[i] /= norm;
+    }
+    vecs.push(x);
+  }
+  // Back-transformation x <- H_j x = x - tau v (v^T x) on entries j+1..n-1, j = n-3 down to 0.
+  const refl = tri.reflectors!;
+  const out = new Float64Array(n * count);
+  vecs.forEach((x, c) => {
+    for (let j = n - 3; j >= 0; j--) {
+      const tau = refl.tau[j]!;
+      if (tau === 0) continue;
+      const v = refl.v[j]!;
+      let s2 = 0;
+      for (let r = 0; r < v.length; r++) s2 += v[r]! * x[j + 1 + r]!;
+      s2 *= tau;
+      for (let r = 0; r < v.length; r++) x[j + 1 + r] -= s2 * v[r]!;
+    }
+    for (let i = 0; i < n; i++) out[i * count + c] = x[i]!;
+  });
+  return { values, vectors: { rows: n, cols: count, data: out } };
+}
+
+/**
+ * x -> (T - sigma I)^{-1} b for the symmetric tridiagonal T (diagonal d, off-diagonal e[i] coupling
+ * i and i + 1): LU with partial pivoting (U has two super-diagonals), pivots below `tiny` replaced
+ * by `tiny` (sigma is an eigenvalue, so one pivot is ~0: that is what makes inverse iteration work).
+ */
+function tridiagonalShiftedSolver(d: Float64Array, e: Float64Array, sigma: number, tiny: number): (b: Float64Array) => Float64Array {
+  const n = d.length;
+  const u0 = new Float64Array(n), u1 = new Float64Array(n), u2 = new Float64Array(n), mult = new Float64Array(n);
+  const swap = new Uint8Array(n);
+  // The row waiting to be the pivot of column i: entries in columns i, i+1, i+2.
+  let r0 = d[0]! - sigma, r1 = n > 1 ? e[0]! : 0, r2 = 0;
+  for (let i = 0; i < n - 1; i++) {
+    const s0 = e[i]!, s1 = d[i + 1]! - sigma, s2 = i + 2 < n ? e[i + 1]! : 0; // original row i + 1
+    if (Math.abs(r0) >= Math.abs(s0)) {
+      const p = Math.abs(r0) < tiny ? (r0 < 0 ? -tiny : tiny) : r0;
+      u0[i] = p; u1[i] = r1; u2[i] = r2;
+      const m = s0 / p;
+      mult[i] = m;
+      r0 = s1 - m * r1; r1 = s2 - m * r2; r2 = 0;
+    } else {
+      swap[i] = 1;
+      u0[i] = s0; u1[i] = s1; u2[i] = s2;
+      const m = r0 / s0;
+      mult[i] = m;
+      r0 = r1 - m * s1; r1 = r2 - m * s2; r2 = 0;
+    }
+  }
+  u0[n - 1] = Math.abs(r0) < tiny ? (r0 < 0 ? -tiny : tiny) : r0;
+  return (b: Float64Array) => {
+    const y = Float64Array.from(b);
+    for (let i = 0; i < n - 1; i++) {
+      if (swap[i]) { const t = y[i]!; y[i] = y[i + 1]!; y[i + 1] = t - mult[i]! * y[i]!; }
+      else y[i + 1] -= mult[i]! * y[i]!;
+    }
+    const x = new Float64Array(n);
+    for (let i = n - 1; i >= 0; i--) {
+      let acc = y[i]!;
+      if (i + 1 < n) acc -= u1[i]! * x[i + 1]!;
+      if (i + 2 < n) acc -= u2[i]! * x[i + 2]!;
+      x[i] = acc / u0[i]!;
+    }
+    return x;
+  };
+}
+
+/**
+ * Singular-triplet residual bounds r_i = min(rho_i / theta_i, sqrt(rho_i)) from the Gram residuals
+ * rho_i = ||leak x_i^(J)||, leak = (I - Q Q^T) Y_J (s x b_J), x_i^(J) the last b_J rows of x_i,
+ * via the b_J x b_J Gram: rho_i^2 = x^T (leak^T leak) x.
+ */
+async function residualNorms(ops: SketchOps, leak: Matrix64, x: Matrix64, theta: Float64Array): Promise<Float64Array> {
+  const bj = leak.cols, off = x.rows - bj;
+  const c = await ops.gemm64(leak, leak, true, false);
+  const out = new Float64Array(x.cols);
+  for (let i = 0; i < x.cols; i++) {
+    let r2 = 0;
+    for (let a = 0; a < bj; a++) {
+      let acc = 0;
+      for (let d = 0; d < bj; d++) acc += c.data[a * bj + d]! * x.data[(off + d) * x.cols + i]!;
+      r2 += x.data[(off + a) * x.cols + i]! * acc;
+    }
+    const rho = Math.sqrt(Math.max(0, r2));
+    const th = theta[i]!;
+    out[i] = th > 0 ? Math.min(rho / th, Math.sqrt(rho)) : Math.sqrt(rho);
+  }
+  return out;
+}
+
+/** Result of lanczosSvdWith: the triplets plus how far each is from converged. */
+export interface LanczosSvdResult extends SvdResult {
+  /** r_i = ||A^T u_i - s_i v_i|| (A v_i = s_i u_i holds to rounding): some singular value lies within r_i of s_i. */
+  residuals: Float64Array;
+  /** Extrapolated remaining error of each s_i (valueErrorEstimates); Infinity before three blocks, 0 when exact. */
+  errorEstimates: Float64Array;
+  /** Block steps taken. */
+  iterations: number;
+  /** Thick restarts (see LanczosOptions.maxBasis). */
+  restarts: number;
+  /** Whether the stopping test passed (false: maxIterations ran out). */
+  converged: boolean;
+}
+
+/**
+ * Remaining error of each leading Ritz value from its history theta^(1) <= theta^(2) <= ...: with the
+ * last two increments d = theta^(j) - theta^(j-1) and d' = theta^(j-1) - theta^(j-2), Krylov
+ * convergence is (super)linear with ratio rho = d / d' (it only improves: the polynomial degree
+ * grows), so what is left is at most about the geometric tail
+ *   e = d rho / (1 - rho),   rho clamped to >= 1/2 (never claim less than the last increment d).
+ * The clamp matters in the superlinear phase, where one ratio can look far better than the next.
+ * A value that no longer moves (d <= 1e-12 theta_1: eigensolver rounding) gets e = max(d, 0); one
+ * whose increments are not shrinking (d >= d'), or with fewer than three entries of history, gets
+ * Infinity. An estimate, not a bound: on the test spectra it was 0.5-70x the actual error, the low
+ * end right after a thick restart (callers that need a tolerance should ask for half of it, as
+ * estimate.ts does).
+ */
+export function valueErrorEstimates(history: Float64Array[], kk: number): Float64Array {
+  const out = new Float64Array(kk).fill(Infinity);
+  const j = history.length - 1;
+  if (j < 2) return out;
+  const h2 = history[j]!, h1 = history[j - 1]!, h0 = history[j - 2]!;
+  const floor = 1e-12 * (h2[0] ?? 0); // below this a value only moves by rounding of the eigensolver
+  for (let i = 0; i < kk; i++) {
+    if (i >= h0.length || i >= h2.length) continue;
+    const d = h2[i]! - h1[i]!, dPrev = h1[i]! - h0[i]!;
+    if (!(d > floor)) { out[i] = Math.max(0, d); continue; }
+    if (!(dPrev > d)) continue;
+    const rho = Math.max(0.5, d / dPrev);
+    out[i] = (d * rho) / (1 - rho);
+  }
+  return out;
 }
 
 /**
