@@ -124,10 +124,22 @@ export class OrtGemm {
         interOpNumThreads: 1,
         graphOptimizationLevel: 'all',
         executionMode: 'sequential',
+        // No busy-waiting between runs: the eigensolver alternates short GEMMs with single-threaded
+        // WebAssembly work, during which spinning pool threads only take CPU from it (and from
+        // everything else on a shared machine); measured no slower on 2 cores, faster under load.
+        extra: { session: { intra_op: { allow_spinning: '0' } } },
       });
       this.sessions.set(key, s);
     }
     return s;
+  }
+
+  /**
+   * Starts creating the session for this (element type, transposes) now, so the first product
+   * does not pay for it (~30 ms); errors surface on that first product instead.
+   */
+  prepare(elemType: 'float32' | 'float64', transA = false, transB = false): void {
+    this.session(elemType, transA, transB).catch(() => { /* reported by the product that uses it */ });
   }
 
   /**
@@ -156,6 +168,34 @@ export class OrtGemm {
     });
     const y = out.Y!;
     return { data: y.data as T, rows: m, cols: n };
+  }
+
+  /**
+   * C (m x n) = op(A) op(B) written straight into `out` (m * n elements, e.g. a view on a
+   * WebAssembly memory): onnxruntime fills a pre-allocated output tensor, so the product needs
+   * neither a fresh result array nor a copy. Operands may be views (subarrays) too.
+   */
+  async gemmInto<T extends FloatArray>(
+    a: T, aRows: number, aCols: number,
+    b: T, bRows: number, bCols: number,
+    transA: boolean, transB: boolean, out: T,
+  ): Promise<void> {
+    const m = transA ? aCols : aRows;
+    const k = transA ? aRows : aCols;
+    const k2 = transB ? bCols : bRows;
+    const n = transB ? bRows : bCols;
+    if (k !== k2) throw new Error(`gemm: inner dimensions differ (${k} vs ${k2})`);
+    const is32 = a instanceof Float32Array;
+    if (is32 !== (b instanceof Float32Array) || is32 !== (out instanceof Float32Array)) throw new Error('gemm: operands must have the same element type');
+    if (out.length !== m * n) throw new Error(`gemm: output has ${out.length} elements, expected ${m * n}`);
+    if (m === 0 || n === 0) return;
+    if (k === 0) { out.fill(0); return; }
+    const type = is32 ? 'float32' : 'float64';
+    const sess = await this.session(type, transA, transB);
+    await sess.run(
+      { A: new ort.Tensor(type, a, [aRows, aCols]), B: new ort.Tensor(type, b, [bRows, bCols]) },
+      { Y: new ort.Tensor(type, out, [m, n]) },
+    );
   }
 
   async dispose(): Promise<void> {

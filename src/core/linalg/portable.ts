@@ -7,17 +7,18 @@
  *   float64, so a float64 DGEMM over float64 copies of column/row chunks of A gives the Gram with
  *   relative rounding ~1e-16 (a float32 Gram would put absolute errors ~1e-7 s_max^2 on the
  *   eigenvalues, i.e. ~3e-4 s_max on the small singular values).
- * - Symmetric eigenproblem: ./symmetricEigen — blocked Householder tridiagonalisation whose
- *   trailing rank-2nb updates are onnxruntime DGEMMs (and the panel's matrix-vector products too,
- *   for trailing matrices of >= 1024 rows), then implicit QL on the tridiagonal matrix.
+ * - Symmetric eigenproblem: ./symmetricEigen — blocked Householder tridiagonalisation whose panel
+ *   runs in WebAssembly SIMD kernels and whose trailing rank-2nb updates are onnxruntime DGEMMs
+ *   written straight into the kernels' memory, then root-free QL (values) or implicit QL (vectors).
  * - Small dense steps (QR of sketches, SVD of projected matrices) in plain TypeScript (./dense).
  */
 import { availableParallelism } from 'node:os';
 import { throwIfAborted } from '../checkpoint/errors';
 import { householderQR, matmul } from './dense';
 import { OrtGemm } from './onnxGemm';
+import { prepareKernels } from './wasm/kernels';
 import { choleskyQR, lanczosSvdWith, randomizedSvdWith, type LanczosOptions, type SketchOps } from './sketch';
-import { symmetricEigen } from './symmetricEigen';
+import { symmetricEigen, type SymEigOptions } from './symmetricEigen';
 import type {
   LinalgBackend, LinalgOptions, Matrix, Matrix64, RandomizedSvdOptions, SingularValueOptions, SvdResult, SymEigResult,
 } from './types';
@@ -25,7 +26,10 @@ import type {
 export interface PortableOptions {
   /** onnxruntime intra-op threads; default os.availableParallelism(). */
   threads?: number;
-  /** Panel width of the blocked tridiagonalisation (default 32). */
+  /**
+   * Panel width of the blocked tridiagonalisation (default: 32, or 64 for matrices of >= 1536 rows,
+   * where the wider rank-2nb update runs onnxruntime's DGEMM measurably faster).
+   */
   blockSize?: number;
 }
 
@@ -36,12 +40,29 @@ export class PortableBackend implements LinalgBackend {
   readonly name = 'portable' as const;
   readonly description: string;
   private readonly ort: OrtGemm;
-  private readonly blockSize: number;
+  private readonly blockSize: number | undefined;
+
+  /**
+   * The eigensolver's onnxruntime products, made once (fresh closures per call would hand the JIT
+   * a new call target each time, and it deoptimises the solver's hot loop on each).
+   */
+  private readonly eigProducts: Pick<SymEigOptions, 'gemmNT' | 'gemmNTInto' | 'matVec' | 'matVecMin'>;
 
   constructor(opts: PortableOptions = {}) {
     this.ort = new OrtGemm(opts.threads ?? availableParallelism());
-    this.blockSize = opts.blockSize ?? 32;
-    this.description = `onnxruntime-node GEMM (${this.ort.threads} thread(s)) + TypeScript blocked Householder/QL eigensolver`;
+    const ort = this.ort;
+    this.eigProducts = {
+      gemmNT: async (l, r, rows, cols, k) => (await ort.gemm(l, rows, k, r, cols, k, false, true)).data,
+      gemmNTInto: (l, r, rows, cols, k, out) => ort.gemmInto(l, rows, k, r, cols, k, false, true, out),
+      matVec: async (m, x, nn) => (await ort.gemm(m, nn, nn, x, nn, 1)).data,
+      matVecMin: 1024,
+    };
+    // The Gram matrix and the eigensolver's updates both run X Y^T in float64: have that session
+    // and the WebAssembly kernels ready before the first call.
+    ort.prepare('float64', false, true);
+    prepareKernels();
+    this.blockSize = opts.blockSize;
+    this.description = `onnxruntime-node GEMM (${this.ort.threads} thread(s)) + WebAssembly/TypeScript blocked Householder tridiagonalisation + root-free QL`;
   }
 
   async gemm(a: Matrix, b: Matrix, opts: LinalgOptions & { transA?: boolean; transB?: boolean } = {}): Promise<Matrix> {
@@ -59,57 +80,66 @@ export class PortableBackend implements LinalgBackend {
   }
 
   /**
-   * G = A A^T (rows <= cols) or A^T A in float64: chunks of A (<= 8M elements) converted to
-   * float64 and laid out as X (small side x chunk), G += X X^T by onnxruntime DGEMM. For a small
-   * side >= 1024 the rows of X are split into 4 blocks and only the 10 blocks G_IJ, I <= J, are
-   * multiplied (5/8 of the flops of the full product; GEMM has no SYRK's symmetry saving).
+   * G = A A^T (rows <= cols) or A^T A in float64: chunks of A (<= 8M elements) along the long side
+   * are converted to float64 (wide: typed-array set of contiguous row pieces; tall: a tiled
+   * transpose) as X (small x chunk), and G += X_I X_J^T by onnxruntime DGEMM (X_I = rows I). The
+   * small side is split into p = round(small / 256) blocks (1..4) and only the p(p+1)/2 blocks
+   * G_IJ, I <= J, are multiplied ((p+1)/2p of the flops of the full product: 5/8 for p = 4; GEMM has
+   * no SYRK's symmetry saving).
+   * Products of two float32 numbers are exact in float64, so G carries only the DGEMM's summation
+   * rounding (~k 2^-53 relative).
    */
   async gram(a: Matrix, opts: LinalgOptions = {}): Promise<Matrix64> {
     const { rows: m, cols: n } = a;
+    const wide = m <= n;
     const small = Math.min(m, n), large = Math.max(m, n);
     const g = new Float64Array(small * small);
-    const chunk = Math.max(1, Math.min(large, Math.floor((1 << 23) / Math.max(1, small))));
-    const nBlocks = small >= 1024 ? 4 : 1;
+    if (small === 0) return { rows: 0, cols: 0, data: g };
+    const chunk = Math.max(1, Math.min(large, Math.floor((1 << 23) / small)));
+    const nBlocks = Math.max(1, Math.min(4, Math.round(small / 256)));
     const edges = Array.from({ length: nBlocks + 1 }, (_, b) => Math.round((b * small) / nBlocks));
+    const single = chunk >= large && nBlocks === 1;
     for (let c0 = 0; c0 < large; c0 += chunk) {
       throwIfAborted(opts.signal);
       const w = Math.min(chunk, large - c0);
-      // X: small x w, row i = the i-th row (m <= n) or column (m > n) of A over this chunk.
-      const x = new Float64Array(small * w);
-      if (m <= n) {
-        for (let i = 0; i < m; i++) {
-          const src = i * n + c0, dst = i * w;
-          for (let j = 0; j < w; j++) x[dst + j] = a.data[src + j]!;
+      // Block b of the chunk in float64, X_b = rows i0..i1 of A (wide) or of A^T (tall) over
+      // c0..c0+w (|I| x w, row-major). The tall case is transposed here in cache-sized tiles: MLAS
+      // multiplies X X^T (transB) measurably faster than Y^T Y (transA).
+      const blocks: Float64Array[] = [];
+      for (let b = 0; b < nBlocks; b++) {
+        const i0 = edges[b]!, i1 = edges[b + 1]!;
+        const x = new Float64Array((i1 - i0) * w);
+        if (wide) {
+          for (let i = i0; i < i1; i++) x.set(a.data.subarray(i * n + c0, i * n + c0 + w), (i - i0) * w);
+        } else {
+          transposeInto(a.data, n, c0, c0 + w, i0, i1, x);
         }
-      } else {
-        for (let r = 0; r < w; r++) {
-          const src = (c0 + r) * n;
-          for (let i = 0; i < n; i++) x[i * w + r] = a.data[src + i]!;
-        }
+        blocks.push(x);
       }
       for (let bi = 0; bi < nBlocks; bi++) {
         for (let bj = bi; bj < nBlocks; bj++) {
           const i0 = edges[bi]!, i1 = edges[bi + 1]!, j0 = edges[bj]!, j1 = edges[bj + 1]!;
-          const xi: Matrix64 = { rows: i1 - i0, cols: w, data: x.slice(i0 * w, i1 * w) };
-          const xj: Matrix64 = bi === bj ? xi : { rows: j1 - j0, cols: w, data: x.slice(j0 * w, j1 * w) };
-          const part = (await this.gemm64(xi, xj, false, true)).data;
-          const pw = j1 - j0;
-          for (let i = i0; i < i1; i++) {
-            const o = i * small, po = (i - i0) * pw;
-            for (let j = j0; j < j1; j++) g[o + j] += part[po + j - j0]!;
+          const hi = i1 - i0, wj = j1 - j0;
+          const xi = blocks[bi]!, xj = blocks[bj]!;
+          if (single) {
+            // One product covers all of G: let onnxruntime write it in place.
+            await this.gemm64Into({ rows: hi, cols: w, data: xi }, { rows: wj, cols: w, data: xj }, false, true, g);
+            continue;
           }
+          const part = (await this.gemm64({ rows: hi, cols: w, data: xi }, { rows: wj, cols: w, data: xj }, false, true)).data;
+          addBlock(g, small, part, i0, i1, j0, j1);
         }
       }
     }
-    // Mirror the upper blocks, and symmetrise the diagonal blocks (their halves can differ in the last bit).
-    const blockOf = new Int32Array(small);
-    for (let b = 0; b < nBlocks; b++) blockOf.fill(b, edges[b]!, edges[b + 1]!);
-    for (let i = 0; i < small; i++) for (let j = i + 1; j < small; j++) {
-      const sameBlock = blockOf[i] === blockOf[j];
-      const v = sameBlock ? 0.5 * (g[i * small + j]! + g[j * small + i]!) : g[i * small + j]!;
-      g[i * small + j] = v; g[j * small + i] = v;
-    }
+    mirrorUpperBlocks(g, small, edges);
     return { rows: small, cols: small, data: g };
+  }
+
+  /** gemm64 written into `out` (op(A) op(B) elements): onnxruntime fills it directly when large. */
+  private async gemm64Into(a: Matrix64, b: Matrix64, transA: boolean, transB: boolean, out: Float64Array): Promise<void> {
+    const m = transA ? a.cols : a.rows, k = transA ? a.rows : a.cols, n = transB ? b.rows : b.cols;
+    if (m * k * n < ORT_MIN_WORK) { out.set(matmul(a, b, transA, transB).data); return; }
+    await this.ort.gemmInto(a.data, a.rows, a.cols, b.data, b.rows, b.cols, transA, transB, out);
   }
 
   async symEig(a: Matrix64, opts: LinalgOptions & { vectors?: boolean } = {}): Promise<SymEigResult> {
@@ -118,10 +148,8 @@ export class PortableBackend implements LinalgBackend {
     const n = a.rows;
     return symmetricEigen(a.data, n, {
       vectors: opts.vectors === true,
-      blockSize: this.blockSize,
-      gemmNT: async (l, r, rows, cols, k) => (await this.ort.gemm(l, rows, k, r, cols, k, false, true)).data,
-      matVec: async (m, x, nn) => (await this.ort.gemm(m, nn, nn, x, nn, 1)).data,
-      matVecMin: 1024,
+      blockSize: this.blockSize ?? (n >= 1536 ? 64 : 32),
+      ...this.eigProducts,
       checkpoint: opts.signal ? () => throwIfAborted(opts.signal) : undefined,
     });
   }
@@ -214,6 +242,52 @@ export class PortableBackend implements LinalgBackend {
 
   async dispose(): Promise<void> {
     await this.ort.dispose();
+  }
+}
+
+/** G[i0..i1, j0..j1] += part (row-major, j1 - j0 columns); G is small x small. */
+function addBlock(g: Float64Array, small: number, part: Float64Array, i0: number, i1: number, j0: number, j1: number): void {
+  const wj = j1 - j0;
+  for (let i = i0; i < i1; i++) {
+    const o = i * small + j0, po = (i - i0) * wj;
+    for (let j = 0; j < wj; j++) g[o + j] += part[po + j]!;
+  }
+}
+
+/**
+ * Completes a Gram matrix of which the blocks G_IJ, I <= J (block edges `edges`) were computed:
+ * mirrors the upper blocks into the lower ones and symmetrises the diagonal blocks, whose two
+ * halves come from different dot-product orders and can differ in the last bit.
+ */
+function mirrorUpperBlocks(g: Float64Array, small: number, edges: number[]): void {
+  for (let b = 0; b + 1 < edges.length; b++) {
+    const b0 = edges[b]!, b1 = edges[b + 1]!;
+    for (let i = b0; i < b1; i++) {
+      const row = i * small;
+      for (let j = i + 1; j < b1; j++) {
+        const v = 0.5 * (g[row + j]! + g[j * small + i]!);
+        g[row + j] = v; g[j * small + i] = v;
+      }
+      for (let j = b1; j < small; j++) g[j * small + i] = g[row + j]!;
+    }
+  }
+}
+
+/**
+ * out (|I| x (r1 - r0), row-major) = float64 copy of A[r0..r1, i0..i1]^T for a row-major A with
+ * `cols` columns; 32 x 32 tiles keep both the reads and the strided writes in cache.
+ */
+function transposeInto(a: Float32Array, cols: number, r0: number, r1: number, i0: number, i1: number, out: Float64Array): void {
+  const w = r1 - r0, T = 32;
+  for (let rb = r0; rb < r1; rb += T) {
+    const re = Math.min(r1, rb + T);
+    for (let cb = i0; cb < i1; cb += T) {
+      const ce = Math.min(i1, cb + T);
+      for (let r = rb; r < re; r++) {
+        const src = r * cols, dst = r - r0;
+        for (let c = cb; c < ce; c++) out[(c - i0) * w + dst] = a[src + c]!;
+      }
+    }
   }
 }
 

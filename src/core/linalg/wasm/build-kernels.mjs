@@ -1,7 +1,7 @@
 // Rebuilds kernels.generated.ts from kernels.ll with the local LLVM 14 toolchain (Debian: llvm-14):
 //   node src/core/linalg/wasm/build-kernels.mjs
 // opt -O3 vectorises, llc emits a relocatable wasm32 object; it imports only env.__linear_memory
-// and exports gemv/sub, so it is instantiated as is (no wasm-ld needed).
+// and exports gemv/sub/symvu/axpyt/axpyt2, so it is instantiated as is (no wasm-ld needed).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
