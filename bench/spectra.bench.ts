@@ -12,7 +12,8 @@
  * .npy file (removed afterwards). The peer is `scipy.linalg.svd(W, compute_uv=False,
  * lapack_driver='gesdd')` on the float32 array (Debian python3-scipy on the system OpenBLAS), timed
  * inside python as the median of 3 (process start and np.load excluded). Ours: `singularValues(W)`
- * with the default method 'auto' (float64 Gram + symmetric eigensolver), median of --runs (default 3;
+ * with the default method 'auto' (float64 Gram + symmetric eigensolver), after an untimed warm-up call per
+ * backend (JIT, sessions, thread pools: once per process), median of --runs (default 3;
  * the portable backend on the Llama shapes runs once because one run takes tens of seconds).
  * Accuracy column: max_i |s_i - s_i(scipy)| / s_max (scipy's float32 gesdd is itself ~1e-6 off).
  *
@@ -123,6 +124,11 @@ async function main(): Promise<void> {
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
   const native = await getLinalgBackend('native', { threads: THREADS }).catch((e: Error) => { console.error(`native unavailable: ${e.message}`); return undefined; });
   const portable = await getLinalgBackend('portable', { threads: THREADS });
+  // One untimed call per backend first: JIT compilation of the TypeScript/WASM eigensolver, onnxruntime
+  // session creation and OpenBLAS's thread start-up are once per process, like python's imports,
+  // which the peer's timing leaves out too.
+  const warm: Matrix = { rows: 512, cols: 1024, data: new GaussianRng(7).fill(new Float32Array(512 * 1024)) };
+  for (const b of [native, portable]) if (b) { await b.singularValues(warm); await b.singularValues(warm); }
   const rows: string[] = [];
   let versions = '';
   const t0 = Date.now();

@@ -62,7 +62,12 @@ import {
 } from './spectrum';
 
 export interface EstimateOptions {
-  /** Rademacher probe vectors (default 16). */
+  /**
+   * Rademacher probe vectors (default 16). Each Lanczos step is one pass over W for all probes at once,
+   * bound by reading W (4096 x 14336: 30 ms with 16 columns, 40 ms with 32). Measured: 32 probes x 6
+   * steps is ~15% faster than 16 x 10 but doubles the quadrature bias on decaying spectra (exponential
+   * s_i = exp(-i/200): 1.0% vs 0.65%), so the defaults stay.
+   */
   probes?: number;
   /** Lanczos steps per probe (default 10: on the test spectra entropy and Renyi-2 change < 0.1% from 10 to 20 steps). */
   lanczosSteps?: number;
@@ -142,9 +147,16 @@ export function tQuantile975(df: number): number {
 
 /** sum of squares of a float32 array in float64: T = ||W||_F^2 exactly enough (relative error ~1e-16 * sqrt(mn)). */
 export function frobeniusSquared(data: Float32Array): number {
-  let t = 0;
-  for (let i = 0; i < data.length; i++) t += data[i] * data[i];
-  return t;
+  // Four independent float64 accumulators: the loop is bound by the add latency otherwise (measured
+  // 160 -> 60 ms on 4096 x 14336); the summation order changes the result only at rounding level.
+  let t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+  const n = data.length, n4 = n - (n % 4);
+  for (let i = 0; i < n4; i += 4) {
+    const a = data[i]!, b = data[i + 1]!, c = data[i + 2]!, d = data[i + 3]!;
+    t0 += a * a; t1 += b * b; t2 += c * c; t3 += d * d;
+  }
+  for (let i = n4; i < n; i++) t0 += data[i]! * data[i]!;
+  return (t0 + t1) + (t2 + t3);
 }
 
 /**
