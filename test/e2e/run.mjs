@@ -1458,7 +1458,9 @@ async function main() {
         if (!existsSync(path.join(ext2, dir, f))) throw new Error(`installed extension lacks ${f}`);
       }
       // The README's screenshots ship, so its relative image links resolve in the extension's page.
-      const shown = [...readFileSync(path.join(ext2, dir, 'README.md'), 'utf8').matchAll(/\]\((docs\/screenshots\/[^)\s]+\.png)\)/g)].map((m) => m[1]);
+      const readmeName = readdirSync(path.join(ext2, dir)).find((f) => f.toLowerCase() === 'readme.md'); // vsce stores it as readme.md
+      if (!readmeName) throw new Error(`installed extension has no README: ${readdirSync(path.join(ext2, dir)).join(', ')}`);
+      const shown = [...readFileSync(path.join(ext2, dir, readmeName), 'utf8').matchAll(/\]\((docs\/screenshots\/[^)\s]+\.png)\)/g)].map((m) => m[1]);
       if (shown.length === 0) throw new Error('the installed README shows no screenshots');
       const missingShots = shown.filter((f) => !existsSync(path.join(ext2, dir, f)));
       if (missingShots.length) throw new Error(`installed extension lacks the README's ${missingShots.join(', ')}`);
