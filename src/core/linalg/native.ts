@@ -367,7 +367,18 @@ export class NativeBackend implements LinalgBackend {
       rows: a.rows,
       cols: a.cols,
       mulA: async (x) => to64(this.gemmRaw32(a.data, a.rows, a.cols, to32(x), x.rows, x.cols, false, false)),
-      mulAt: async (y) => to64(this.gemmRaw32(a.data, a.rows, a.cols, to32(y), y.rows, y.cols, true, false)),
+      // A^T Y as (Y^T A)^T: OpenBLAS's sgemm is much faster with the skinny operand on the left in this
+      // layout (4096 x 14336, 32 columns: 39 ms against 59 ms), and the two transposes of the thin
+      // panels cost ~1 ms.
+      mulAt: async (y) => {
+        const c = y.cols, m = y.rows;
+        const yt = new Float32Array(c * m);
+        for (let i = 0; i < m; i++) for (let j = 0; j < c; j++) yt[j * m + i] = y.data[i * c + j]!;
+        const r = this.gemmRaw32(yt, c, m, a.data, a.rows, a.cols, false, false); // c x cols
+        const n = r.cols, out = new Float64Array(n * c);
+        for (let j = 0; j < c; j++) for (let i = 0; i < n; i++) out[i * c + j] = r.data[j * n + i]!;
+        return { rows: n, cols: c, data: out };
+      },
       gemm64: async (x, y, tx, ty) => this.gemm64Sync(x, y, tx, ty),
       // LAPACK's blocked Householder QR: one pass, unconditionally stable (measured faster here than
       // CholeskyQR's seven dgemm calls on 4096 x 74 panels).
