@@ -226,14 +226,17 @@ export interface RemovedDirections {
 
 /**
  * W <- W - sum_{i<=k} s_i u_i v_i^T in place. The top-k triplets come from a thin SVD for matrices
- * up to 2^22 elements, else from block Lanczos (converged to 1e-10 relative), both through `backend`.
+ * up to 2^22 elements, else from block Lanczos with residuals ||A^T u - s v|| <= 1e-5 s_1, both
+ * through `backend`. (1e-10 was asked before: float32 products cannot get there, so Lanczos always ran
+ * to its cap. On a flat 2048 x 4096 top, 1e-5 gives the same three values to 1e-11 relative and the
+ * same removed norm, in 0.8 s instead of 3.3 s.)
  */
 export async function removeTopDirections(w: Float32Array, rows: number, cols: number, k: number, backend: LinalgBackend, signal?: AbortSignal): Promise<RemovedDirections> {
   const kk = Math.min(k, rows, cols);
   const m = { rows, cols, data: w };
   const svd = rows * cols <= 1 << 22
     ? await backend.svd(m, { signal })
-    : await backend.lanczosSvd(m, kk, { signal, tolerance: 1e-10, seed: 7 });
+    : await backend.lanczosSvd(m, kk, { signal, tolerance: 1e-5, seed: 7 });
   const Ucols = svd.U.cols;
   for (let t = 0; t < kk; t++) {
     const s = svd.S[t];
