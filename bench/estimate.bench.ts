@@ -33,6 +33,7 @@ import type { LinalgBackend, Matrix } from '../src/core/linalg/types';
 import { estimateSpectrum } from '../src/core/analysis/estimate';
 import { vonNeumannEntropy, renyi2Entropy } from '../src/core/analysis/spectrum';
 import { Random } from '../src/core/analysis/random';
+import { randomHadamardOrthogonal } from '../test/support/orthogonal';
 
 const PYTHON = '/usr/bin/python3';
 const NO_SCIPY = process.argv.includes('--no-scipy');
@@ -135,32 +136,6 @@ async function partA(backend: LinalgBackend): Promise<string[]> {
   return lines;
 }
 
-/** In place: x <- H x along the row index for every column (unnormalised fast Walsh-Hadamard transform). */
-function hadamardRows(M: Float64Array, n: number): void {
-  for (let h = 1; h < n; h <<= 1) {
-    for (let i = 0; i < n; i += 2 * h) {
-      for (let r = i; r < i + h; r++) {
-        const a = r * n, b = (r + h) * n;
-        for (let j = 0; j < n; j++) {
-          const x = M[a + j], y = M[b + j];
-          M[a + j] = x + y;
-          M[b + j] = x - y;
-        }
-      }
-    }
-  }
-}
-
-/** U = H D1 H D2 / n: orthogonal (H H^T = n I), every entry of size ~1/sqrt(n). */
-function randomHadamardOrthogonal(n: number, rng: Random): Float64Array {
-  const M = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) M[i * n + i] = rng.rademacher(); // D2
-  hadamardRows(M, n);
-  for (let i = 0; i < n; i++) { const d = rng.rademacher(); for (let j = 0; j < n; j++) M[i * n + j] *= d; } // D1
-  hadamardRows(M, n);
-  for (let i = 0; i < M.length; i++) M[i] /= n;
-  return M;
-}
 
 async function partB(backend: LinalgBackend): Promise<string[]> {
   const n = 4096;

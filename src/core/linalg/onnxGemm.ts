@@ -107,6 +107,16 @@ export function gemmModel(elemType: 'float32' | 'float64', transA: boolean, tran
 export type FloatArray = Float32Array | Float64Array;
 
 /** Products C = op(A) op(B) through cached onnxruntime sessions; row-major operands. */
+/** m x n = op(A) op(B) with the inner dimension k; throws when op(A)'s columns are not op(B)'s rows. */
+function productShape(aRows: number, aCols: number, bRows: number, bCols: number, transA: boolean, transB: boolean): { m: number; k: number; n: number } {
+  const m = transA ? aCols : aRows;
+  const k = transA ? aRows : aCols;
+  const k2 = transB ? bCols : bRows;
+  const n = transB ? bRows : bCols;
+  if (k !== k2) throw new Error(`gemm: inner dimensions differ (${k} vs ${k2})`);
+  return { m, k, n };
+}
+
 export class OrtGemm {
   private sessions = new Map<string, Promise<ort.InferenceSession>>();
   readonly threads: number;
@@ -151,11 +161,7 @@ export class OrtGemm {
     b: T, bRows: number, bCols: number,
     transA = false, transB = false,
   ): Promise<{ data: T; rows: number; cols: number }> {
-    const m = transA ? aCols : aRows;
-    const k = transA ? aRows : aCols;
-    const k2 = transB ? bCols : bRows;
-    const n = transB ? bRows : bCols;
-    if (k !== k2) throw new Error(`gemm: inner dimensions differ (${k} vs ${k2})`);
+    const { m, k, n } = productShape(aRows, aCols, bRows, bCols, transA, transB);
     const is32 = a instanceof Float32Array;
     if (is32 !== (b instanceof Float32Array)) throw new Error('gemm: operands must have the same element type');
     if (m === 0 || n === 0) return { data: (is32 ? new Float32Array(0) : new Float64Array(0)) as T, rows: m, cols: n };
@@ -180,11 +186,7 @@ export class OrtGemm {
     b: T, bRows: number, bCols: number,
     transA: boolean, transB: boolean, out: T,
   ): Promise<void> {
-    const m = transA ? aCols : aRows;
-    const k = transA ? aRows : aCols;
-    const k2 = transB ? bCols : bRows;
-    const n = transB ? bRows : bCols;
-    if (k !== k2) throw new Error(`gemm: inner dimensions differ (${k} vs ${k2})`);
+    const { m, k, n } = productShape(aRows, aCols, bRows, bCols, transA, transB);
     const is32 = a instanceof Float32Array;
     if (is32 !== (b instanceof Float32Array) || is32 !== (out instanceof Float32Array)) throw new Error('gemm: operands must have the same element type');
     if (out.length !== m * n) throw new Error(`gemm: output has ${out.length} elements, expected ${m * n}`);

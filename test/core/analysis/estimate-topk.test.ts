@@ -15,41 +15,16 @@ import { estimateSpectrum } from '../../../src/core/analysis/estimate';
 import { analyzeTensor } from '../../../src/core/analysis/analyze';
 import { vonNeumannEntropy } from '../../../src/core/analysis/spectrum';
 import { Random } from '../../../src/core/analysis/random';
+import { randomHadamardOrthogonal } from '../../support/orthogonal';
 
 const SHARED = join(__dirname, '..', '..', '..', '..', 'shared');
 const TOL = 1e-4; // the default topKTolerance, relative to s_1
 
-/** In place: x <- H x along the row index for every column (unnormalised fast Walsh-Hadamard transform). */
-function hadamardRows(M: Float64Array, n: number): void {
-  for (let h = 1; h < n; h <<= 1) {
-    for (let i = 0; i < n; i += 2 * h) {
-      for (let r = i; r < i + h; r++) {
-        const a = r * n, b = (r + h) * n;
-        for (let j = 0; j < n; j++) {
-          const x = M[a + j], y = M[b + j];
-          M[a + j] = x + y;
-          M[b + j] = x - y;
-        }
-      }
-    }
-  }
-}
-
-/** H D1 H D2 / n (n a power of 2) with random sign diagonals D1, D2: orthogonal, entries ~ 1/sqrt(n). */
-function randomOrthogonal(n: number, rng: Random): Float64Array {
-  const M = new Float64Array(n * n);
-  for (let i = 0; i < n; i++) M[i * n + i] = rng.rademacher();
-  hadamardRows(M, n);
-  for (let i = 0; i < n; i++) { const d = rng.rademacher(); for (let j = 0; j < n; j++) M[i * n + j] *= d; }
-  hadamardRows(M, n);
-  for (let i = 0; i < M.length; i++) M[i] /= n;
-  return M;
-}
 
 /** W = U diag(s) V^T (m x n, m <= n, s.length = m) with U m x m and V the first m columns of an n x n orthogonal matrix. */
 async function withSpectrum(backend: LinalgBackend, m: number, n: number, s: number[], seed: number): Promise<Matrix> {
   const rng = new Random(seed);
-  const U = randomOrthogonal(m, rng), V = randomOrthogonal(n, rng);
+  const U = randomHadamardOrthogonal(m, rng), V = randomHadamardOrthogonal(n, rng);
   const US = new Float32Array(m * m);
   for (let i = 0; i < m; i++) for (let j = 0; j < m; j++) US[i * m + j] = U[i * m + j] * s[j];
   const Vt = new Float32Array(m * n);
