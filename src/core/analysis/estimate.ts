@@ -1,75 +1,64 @@
 /**
  * Estimate mode: spectrum metrics of a large matrix W (m x n) without computing all its singular
- * values, by stochastic Lanczos quadrature (SLQ; Ubaru, Chen & Saad, "Fast estimation of tr(f(A))
- * via stochastic Lanczos quadrature", SIAM J. Matrix Anal. Appl. 38(4), 2017) on the Gram operator.
+ * values: block Lanczos on the Gram operator, started from Rademacher probes, whose one Krylov space
+ * gives both the top-k singular values (Ritz values) and stochastic Lanczos quadrature (SLQ; Ubaru,
+ * Chen & Saad, SIAM J. Matrix Anal. Appl. 38(4), 2017) for the traces.
  *
  * Let A be the Gram operator of the smaller side (A = W^T W when n < m, else W W^T; r = min(m, n)
  * eigenvalues lambda_i = s_i^2) and T = tr(A) = ||W||_F^2, summed exactly. With p_i = lambda_i / T:
  *   S   = -sum p_i ln p_i = tr(g(A)),        g(lambda) = -(lambda/T) ln(lambda/T)
- *   S_2 = -ln sum p_i^2   = -ln(tr(A^2) / T^2)
- * (equivalently S = ln T - tr(A ln A) / T). Each trace is
- *   tr(f(A)) = tr(V_k^T f(A) V_k)  +  tr(P f(A) P),   P = I - V_k V_k^T,
- * with V_k the top-k eigenvectors (they dominate both sums for trained weights, and removing them —
- * "deflation", as in Hutch++ — cuts the variance of the stochastic part).
- * The first sum is evaluated as sum_j v_j^T f(A) v_j by Lanczos quadrature from each v_j (exact for
- * any orthonormal V_k, converged or not); the remainder is the Hutchinson estimate over Rademacher
- * probes v_l, u_l = P v_l:
- *   u^T f(A) u ~= ||u||^2 sum_j tau_j^2 f(theta_j)
- * with theta_j, tau_j the eigenvalues and eigenvector first components of the s-step Lanczos
- * tridiagonal of P A P started at u / ||u|| (Gauss quadrature, Golub & Welsch). All probes advance
- * together: one Lanczos step applies A to the whole block of running rows with two backend.gemm
- * products; the top rows, which start near-invariant, stop after `topLanczosSteps` (default 3).
- * Top vectors that Lanczos reports as converged (residual r_j <= 1e-2 s_j) skip the quadrature: their
- * contributions follow in closed form from s_j and r_j (see the comment at the top part below).
- * Lanczos runs without reorthogonalisation: in floating point its quadrature still matches a nearby
- * exact one (Greenbaum 1989), which is all a trace estimate needs.
+ *   S_2 = -ln sum p_i^2   = -ln(tr(A^2) / T^2).
  *
- * Variance reduction: tr(P A P) = T - sum_j v_j^T A v_j is known exactly, so the plain trace serves as
- * a control variate for the entropy and purity traces (regression estimator, see controlVariateMean).
- * Reported confidence: the 95% interval of that estimator (Student t, probes - 2 degrees of freedom).
- * It covers the Hutchinson sampling error, not the Lanczos quadrature bias (on the test spectra the
- * estimates move < 0.1% between 10 and 20 steps).
+ * The Krylov space. Block Lanczos with full reorthogonalisation (backend.lanczosSvd = linalg/sketch.ts
+ * lanczosSvdWith, keepKrylov) from the start block Z = [z_1 .. z_p] of p Rademacher probes (default 32)
+ * runs q block steps: at least `lanczosSteps` (default 8), and on until every one of the top k
+ * (default 32) Ritz values' extrapolated remaining error is below topKTolerance / 2 * s_1 (default
+ * 1e-4), at most topKMaxIterations (default 24) steps. It returns the orthonormal basis Q (r x D,
+ * D = p q), H = Q^T A Q, and R0 with Z = Q_1 R0.
  *
- * Top-k singular values: block Lanczos with full reorthogonalisation on the Gram operator of the
- * smaller side (backend.lanczosSvd = linalg/sketch.ts lanczosSvdWith), blocks of min(k, 32) columns,
- * thick-restarted at 12 blocks, run until every one of the k Ritz values' extrapolated remaining
- * error is below topKTolerance / 2 * s_1 (topKTolerance default 1e-4). The Ritz values rise
- * monotonically to the singular values; the error estimate is the geometric tail of their last
- * increments. A randomized SVD with a fixed 2 power iterations, used before, reads gapless spectra
- * (Gaussian-like bulks, flat tops) up to 10% low; Krylov methods converge with the square root of
- * the gap instead. Measured max_i |s_i - sigma_i| / sigma_1 over the top 32: 4096 x 4096 Gaussian
- * 1.5e-5 (randomized SVD: 1.0e-1), 512 x 2048 Gaussian and 1/sqrt(i) spectra < 1e-4 on both
- * backends (test/core/analysis/estimate-topk.test.ts). Reported with them: topKResidual, a rigorous
- * bound (some singular value within topKResidual * s_1 of each s_i; much larger than the actual
- * error, which goes like residual^2 / gap), Lanczos' own error estimate, and whether it converged.
- * The basis-side Ritz vectors are orthonormal to float64 rounding, the other side after a
- * CholeskyQR, so the deflation basis B below is orthonormal either way.
+ * Top-k values: the square roots of H's largest eigenvalues (Ritz values rise monotonically to the
+ * singular values; Krylov methods converge with the square root of the gap, where the randomized SVD
+ * with 2 power iterations used before read gapless spectra up to 10% low). Reported with them:
+ * topKResidual, a rigorous bound (some singular value within topKResidual * s_1 of each s_i), Lanczos'
+ * own error estimate, and whether it converged. Measured max_i |s_i - sigma_i| / sigma_1 over the top
+ * 32: 4096 x 14336 (bench A) 5.7e-6, 4096 x 4096 quarter circle 2.5e-5, 512 x 2048 Gaussian and
+ * 1/sqrt(i) spectra < 1e-4 on both backends (test/core/analysis/estimate-topk.test.ts).
  *
- * Cost: 2 passes over W with min(k, 32) columns per Lanczos block (8 blocks on a decaying spectrum,
- * ~21 on a 4096 x 4096 Gaussian) plus one with k columns at the end and the small Rayleigh-Ritz
- * eigenproblems (at most 12 blocks square), then 2 x lanczosSteps passes with probes (+ the
- * unconverged top vectors, usually none, for the first topLanczosSteps) columns; memory
- * O(12 min(k, 32) min(m, n)) for the Lanczos basis, O((k + probes) n) for SLQ.
+ * Traces: block Gauss quadrature. For z_l in the start block, Q^T z_l = (R0 e_l, 0, ...), and with the
+ * eigenpairs (mu_i, y_i) of H
+ *   z_l^T f(A) z_l ~= sum_i c_il^2 f(mu_i),   c_il = y_i[0:p]^T R0 e_l,
+ * exact for polynomials f of degree <= 2q - 1. E[z^T f(A) z] = tr f(A) (Hutchinson). Deflation
+ * (Hutch++'s variance cut) comes free: Q f(H) Q^T = sum_i b_i b_i^T f(mu_i) with Ritz vectors
+ * b_i = Q y_i, so the converged top Ritz pairs (Gram residual <= 1e-3 s_j^2) are taken out of every
+ * probe's sum and added once:
+ *   tr f(A) ~= sum_{j top} f(mu_j) + (1/p) sum_l sum_{i not top} c_il^2 f(mu_i),
+ * unbiased up to the quadrature since E[(b_j^T z)^2] = 1 (to the extent b_j, which the probes helped
+ * build, does not depend on them: b_j converged is a fixed eigenvector up to its residual). No pass
+ * over W is spent on anything but the Krylov space: on 4096 x 14336 this is 16 passes with 32
+ * columns (1.2 s), where separate top-k Lanczos + SLQ took 16 + 20 passes (2.0-2.5 s).
+ *
+ * Variance reduction: tr(P A P) = T - sum_{top} mu_j is known exactly and each probe's quadrature
+ * reproduces z^T A z exactly (degree 1), so the plain trace serves as a control variate for the entropy
+ * and purity traces (regression estimator, see controlVariateMean). Reported confidence: the 95%
+ * interval of that estimator (Student t, p - 2 degrees of freedom). It covers the Hutchinson sampling
+ * error, not the quadrature bias (bench B: 0.27% on an exponential spectrum, <= 0.04% on the others).
+ *
+ * Cost: 2 q passes over W with p columns, the Rayleigh-Ritz eigenvalues of H after each block
+ * (D <= 24 p), and one eigendecomposition of H with vectors at the end; memory O(D r) for the basis.
  */
 import type { LinalgBackend, Matrix, SvdResult } from '../linalg/types';
 import type { LanczosOptions, LanczosSvdResult } from '../linalg/sketch';
 import { throwIfAborted } from '../checkpoint/errors';
 import { Random } from './random';
-import { tridiagonalEigen } from './tridiagonal';
 import {
   type MatrixShape, type SpectralDensity, type SpectrumMetrics, marchenkoPasturFit, powerLawFit,
   numericalRankThreshold, binOf,
 } from './spectrum';
 
 export interface EstimateOptions {
-  /**
-   * Rademacher probe vectors (default 16). Each Lanczos step is one pass over W for all probes at once,
-   * bound by reading W (4096 x 14336: 30 ms with 16 columns, 40 ms with 32). Measured: 32 probes x 6
-   * steps is ~15% faster than 16 x 10 but doubles the quadrature bias on decaying spectra (exponential
-   * s_i = exp(-i/200): 1.0% vs 0.65%), so the defaults stay.
-   */
+  /** Rademacher probe vectors (default 32): the start block of the Krylov space, so also its block size. */
   probes?: number;
-  /** Lanczos steps per probe (default 10: on the test spectra entropy and Renyi-2 change < 0.1% from 10 to 20 steps). */
+  /** Block Lanczos steps at least (default 8): the quadrature is exact for polynomials of degree 2 steps - 1. */
   lanczosSteps?: number;
   /** Top singular values computed to `topKTolerance` by block Lanczos, also deflated out of the estimate (default 32). */
   topK?: number;
@@ -79,13 +68,8 @@ export interface EstimateOptions {
    * test, with a factor 2 of margin because it is an extrapolation, not a bound).
    */
   topKTolerance?: number;
-  /** Cap on the block Lanczos steps (default 40 blocks of min(k, 32) columns); topKConverged says whether it sufficed. */
+  /** Cap on the block Lanczos steps (default 24; the whole basis is kept, so this bounds memory too); topKConverged says whether it sufficed. */
   topKMaxIterations?: number;
-  /**
-   * Lanczos steps from each top eigenvector estimate (default 3; 2 to 10 agree within 0.05% on the test spectra): they start close to invariant, so
-   * their quadrature settles in a few steps, after which they leave the product block.
-   */
-  topLanczosSteps?: number;
   /** Seed for probes and sketch (default 1): the same seed gives the same estimate. */
   seed?: number;
   /** Bins of the spectral density histogram (default 64). */
@@ -168,170 +152,85 @@ export async function estimateSpectrum(backend: LinalgBackend, W: Matrix, opts: 
   // A = W^T W (n = cols) or W W^T (n = rows): the smaller side, W W^T when square, as in lanczosSvdWith.
   const gramOfCols = cols < rows;
   const n = r;
-  const nv = Math.max(2, opts.probes ?? 16);
-  const steps = Math.max(2, Math.min(opts.lanczosSteps ?? 10, n));
+  const nv = Math.max(3, Math.min(opts.probes ?? 32, r));
+  const steps = Math.max(2, opts.lanczosSteps ?? 8);
   const kWanted = Math.min(opts.topK ?? 32, r);
-  const topSteps = Math.max(1, Math.min(opts.topLanczosSteps ?? 3, steps));
   const seed = opts.seed ?? 1;
   const bins = opts.bins ?? 64;
   const signal = opts.signal;
   const T = frobeniusSquared(W.data);
+  const g = (lambda: number) => (lambda > 0 && T > 0 ? -(lambda / T) * Math.log(lambda / T) : 0);
 
-  // 1. Top-k triplets to topKTolerance (values, and the eigenvectors of A that deflation removes).
+  // 1. One block Krylov space from the Rademacher probes Z (n x nv) serves both halves: its Ritz
+  // values are the top-k singular values (to topKTolerance), and block Gauss quadrature from Z gives
+  // the Hutchinson samples z^T g(A) z. No pass over W is spent on anything else.
   throwIfAborted(signal);
   const topKTolerance = opts.topKTolerance ?? 1e-4;
+  const rng = new Random(seed ^ 0x5bd1e995);
+  const Z = new Float64Array(n * nv);
+  for (let i = 0; i < Z.length; i++) Z[i] = rng.rademacher();
+  const maxBlocks = Math.max(1, opts.topKMaxIterations ?? 24);
   const lanczos: LanczosOptions = {
     // Half the tolerance: the stopping test extrapolates, so it gets a factor 2 of margin.
-    seed, signal, valueTolerance: topKTolerance / 2, maxIterations: opts.topKMaxIterations ?? 40,
-    // Only the smaller side's vectors (the deflation basis B) are needed: saves a pass over W.
+    signal, valueTolerance: topKTolerance / 2, tolerance: topKTolerance,
+    startBlock: { rows: n, cols: nv, data: Z }, minIterations: Math.min(steps, maxBlocks), keepKrylov: true,
+    // The whole basis is kept (no thick restarts), so the cap also bounds memory (n x nv x cap) and
+    // the Rayleigh-Ritz cost.
+    maxIterations: maxBlocks,
+    // Only the smaller side's vectors are needed: saves a pass over W.
     otherSide: false,
-    // A backend that ignores valueTolerance falls back to the (stricter, slower) residual test.
-    tolerance: topKTolerance,
   };
   const top: SvdResult & Partial<LanczosSvdResult> = await backend.lanczosSvd(W, kWanted, lanczos);
-  const k = Math.min(kWanted, top.S.length); // fewer only if topKMaxIterations cut the Krylov space below k
+  const k = Math.min(kWanted, top.S.length); // fewer only if the Krylov space is smaller than k
   const topS = Array.from(top.S.subarray(0, k));
-  // Lanczos reports r_i for its triplets; a backend that does not is measured here (two more passes).
   const topKResidual = top.residuals
     ? (topS[0] > 0 ? Math.max(0, ...Array.from(top.residuals.subarray(0, k))) / topS[0] : 0)
     : await tripletResidual(backend, W, top, k, signal);
   const estimates = top.errorEstimates ? Array.from(top.errorEstimates.subarray(0, k)) : undefined;
   const topKErrorEstimate = estimates && topS[0] > 0 ? Math.max(0, ...estimates) / topS[0] : estimates ? 0 : null;
-  // B: k x n, orthonormal rows spanning the top eigenvectors of A.
-  const B = new Float64Array(k * n);
-  if (gramOfCols) B.set(top.Vt.data.subarray(0, k * n));
-  else for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) B[j * n + i] = top.U.data[i * top.U.cols + j];
-  // The top part sum_j b_j^T f(A) b_j. A Ritz vector b_j of A (Gram residual rho_j = ||A b_j - s_j^2 b_j||,
-  // rho_j = r_j s_j) has a spectral measure with mean exactly s_j^2 and variance rho_j^2, so
-  //   b_j^T A b_j = s_j^2,   b_j^T A^2 b_j = s_j^4 + rho_j^2   (exact),
-  //   b_j^T g(A) b_j = g(s_j^2) - rho_j^2 / (2 T s_j^2) + ...   (g'' = -1 / (T lambda); Jensen: <= g(s_j^2)),
-  // and when r_j <= 1e-2 s_j the neglected term is below 5e-5 of the row's own share p_j = s_j^2 / T:
-  // such "converged" rows are evaluated in closed form and need no products. The others (no residual
-  // reported, or not converged) get quadrature rows: they start at b_j in rows 0..kq-1 of the
-  // Lanczos block, before the deflated probes in rows kq..kq+nv-1; that quadrature is right for any
-  // orthonormal B, so tr f(A) = tr(B f(A) B^T) + tr(P f(A) P) holds whatever Lanczos delivered.
-  const closedForm: number[] = [], quadTop: number[] = [];
+  const kry = top.krylov;
+  if (!kry) throw new Error(`estimate: backend ${backend.name} did not return its Krylov space`);
+  const D = kry.basis.cols;
+
+  // 2. Eigenpairs (mu_i, y_i) of H = Q^T A Q. For a probe z = Q_1 R0 e_l (first block), Q^T z = (R0 e_l, 0, ...)
+  // and the block Gauss quadrature is  z^T g(A) z ~= sum_i c_il^2 g(mu_i),  c_il = y_i[0:b]^T R0 e_l.
+  throwIfAborted(signal);
+  const eig = await backend.symEig({ rows: D, cols: D, data: kry.h }, { vectors: true, signal });
+  const mu = eig.values, Y = eig.vectors!; // ascending; column i of Y (row-major D x D) is y_i
+  const b0 = Math.sqrt(kry.startR.length) | 0;
+  // 3. Deflation inside the quadrature: Q g(H) Q^T = sum_i b_i b_i^T g(mu_i) with Ritz vectors b_i = Q y_i.
+  // The top Ritz pairs that have converged (Gram residual rho_j <= 1e-3 s_j^2) are taken out of every
+  // probe's sum and added once, exactly:
+  //   tr g(A) ~= sum_{j top} g(mu_j) + mean_l sum_{i not top} c_il^2 g(mu_i),
+  // unbiased up to the quadrature because E[(b_j^T z)^2] = ||b_j||^2 = 1; the removed terms are the
+  // ones that carry most of the variance (Hutch++'s deflation, here without extra products).
+  const conv = new Set<number>(); // indices into mu (ascending)
   for (let j = 0; j < k; j++) {
     const rj = top.residuals?.[j];
-    if (rj !== undefined && topS[j] > 0 && rj <= 1e-2 * topS[j]) closedForm.push(j);
-    else quadTop.push(j);
+    if (rj !== undefined && topS[j] > 0 && rj <= 1e-3 * topS[j]) conv.add(D - 1 - j);
   }
-  const kq = quadTop.length;
-  const R = kq + nv;
-  /** x <- (I - B^T B) x for the probe rows (kq..R-1) of X (R x n), skipping rows no longer active. */
-  const deflate = (X: Float64Array, active?: boolean[]) => {
-    if (k === 0) return;
-    const c = new Float64Array(k);
-    for (let l = kq; l < R; l++) {
-      if (active && !active[l]) continue;
-      const xo = l * n;
-      for (let j = 0; j < k; j++) {
-        let acc = 0;
-        const bo = j * n;
-        for (let i = 0; i < n; i++) acc += B[bo + i] * X[xo + i];
-        c[j] = acc;
-      }
-      for (let j = 0; j < k; j++) {
-        const cj = c[j];
-        if (cj === 0) continue;
-        const bo = j * n;
-        for (let i = 0; i < n; i++) X[xo + i] -= cj * B[bo + i];
-      }
-    }
-  };
-  const g = (lambda: number) => (lambda > 0 && T > 0 ? -(lambda / T) * Math.log(lambda / T) : 0);
-
-  // 2. Start vectors: B's rows (unit), then Rademacher probes, deflated and normalised; the weight
-  // ||u||^2 carries each probe's norm into its quadrature.
-  const rng = new Random(seed ^ 0x5bd1e995);
-  const Q = new Float64Array(R * n);
-  quadTop.forEach((j, a) => Q.set(B.subarray(j * n, (j + 1) * n), a * n));
-  for (let i = kq * n; i < Q.length; i++) Q[i] = rng.rademacher();
-  deflate(Q);
-  const mass = new Float64Array(R);
-  for (let l = 0; l < R; l++) {
-    let ss = 0;
-    for (let i = 0; i < n; i++) ss += Q[l * n + i] ** 2;
-    // A probe with nothing left after deflation (k = r: the top part is the whole space) is dropped.
-    const empty = l >= kq && ss <= 1e-20 * n;
-    mass[l] = l < kq ? 1 : empty ? 0 : ss;
-    const inv = ss > 0 && !empty ? 1 / Math.sqrt(ss) : 0;
-    for (let i = 0; i < n; i++) Q[l * n + i] *= inv;
-  }
-
-  // 3. Lanczos: A on the top rows, P A P on the probe rows, every row in the same two gemms per step.
-  const alpha: number[][] = Array.from({ length: R }, () => []);
-  const beta: number[][] = Array.from({ length: R }, () => []);
-  const active = new Array<boolean>(R).fill(true);
-  for (let l = 0; l < R; l++) if (mass[l] === 0) active[l] = false;
-  let Qprev = new Float64Array(R * n);
-  let Qcur = Q;
-  for (let step = 0; step < steps; step++) {
-    throwIfAborted(signal);
-    // Only the rows still running go into the product (the top rows stop after topSteps).
-    const running: number[] = [];
-    for (let l = 0; l < R; l++) if (active[l]) running.push(l);
-    if (running.length === 0) break;
-    const X32 = new Float32Array(running.length * n);
-    running.forEach((l, a) => { for (let i = 0; i < n; i++) X32[a * n + i] = Qcur[l * n + i]; });
-    const Zc = await applyGram(backend, W, { rows: running.length, cols: n, data: X32 }, gramOfCols, signal);
-    const Z = new Float64Array(R * n);
-    running.forEach((l, a) => Z.set(Zc.subarray(a * n, (a + 1) * n), l * n));
-    deflate(Z, active);
-    const Qnext = new Float64Array(R * n);
-    for (let l = 0; l < R; l++) {
-      if (!active[l]) continue;
-      const o = l * n;
-      let a = 0;
-      for (let i = 0; i < n; i++) a += Qcur[o + i] * Z[o + i];
-      const bPrev = step > 0 ? beta[l][step - 1] : 0;
-      let bb = 0;
-      for (let i = 0; i < n; i++) {
-        const w = Z[o + i] - a * Qcur[o + i] - bPrev * Qprev[o + i];
-        Z[o + i] = w;
-        bb += w * w;
-      }
-      alpha[l].push(a);
-      const b = Math.sqrt(bb);
-      // An invariant subspace was found (b ~ 0 relative to the spectrum's scale): the quadrature is exact.
-      if (step === (l < kq ? topSteps : steps) - 1 || !(b > 1e-10 * Math.max(Math.abs(a), T / n * 1e-6))) {
-        active[l] = false;
-        continue;
-      }
-      beta[l].push(b);
-      for (let i = 0; i < n; i++) Qnext[o + i] = Z[o + i] / b;
-    }
-    Qprev = Qcur;
-    Qcur = Qnext;
-  }
-
-  // 4. Quadrature per row: the top rows summed (no variance), the probe rows averaged; the
-  // closed-form top rows added as one node each.
   let gTop = 0, sqTop = 0, lambdaTopSum = 0;
-  const perProbeG = new Float64Array(nv), perProbeSq = new Float64Array(nv), perProbeLambda = new Float64Array(nv);
   const nodes: Array<[number, number]> = []; // (eigenvalue, weight in eigenvalue counts)
-  for (const j of closedForm) {
-    const lambda = topS[j] * topS[j], rho = top.residuals![j] * topS[j];
-    gTop += g(lambda) - (T > 0 ? (rho * rho) / (2 * T * lambda) : 0);
-    sqTop += lambda * lambda + rho * rho;
-    lambdaTopSum += lambda;
+  for (const i of conv) {
+    const lambda = Math.max(0, mu[i]!);
+    gTop += g(lambda); sqTop += lambda * lambda; lambdaTopSum += lambda;
     nodes.push([lambda, 1]);
   }
-  for (let l = 0; l < R; l++) {
-    if (alpha[l].length === 0) continue;
-    const { values, firstComponents } = tridiagonalEigen(alpha[l], beta[l].slice(0, alpha[l].length - 1));
+  const perProbeG = new Float64Array(nv), perProbeSq = new Float64Array(nv), perProbeLambda = new Float64Array(nv);
+  const nodeWeight = new Float64Array(D);
+  for (let l = 0; l < nv; l++) {
     let qg = 0, qsq = 0, ql = 0;
-    for (let j = 0; j < values.length; j++) {
-      const theta = Math.max(0, values[j]);
-      const w = mass[l] * firstComponents[j] ** 2;
-      qg += w * g(theta);
-      qsq += w * theta * theta;
-      ql += w * theta;
-      nodes.push([theta, l < kq ? w : w / nv]);
+    for (let i = 0; i < D; i++) {
+      if (conv.has(i)) continue;
+      let c = 0;
+      for (let a = 0; a < b0; a++) c += Y[a * D + i]! * kry.startR[a * b0 + l]!;
+      const w = c * c, lambda = Math.max(0, mu[i]!);
+      qg += w * g(lambda); qsq += w * lambda * lambda; ql += w * lambda;
+      nodeWeight[i] += w / nv;
     }
-    if (l < kq) { gTop += qg; sqTop += qsq; lambdaTopSum += ql; }
-    else { perProbeG[l - kq] = qg; perProbeSq[l - kq] = qsq; perProbeLambda[l - kq] = ql; }
+    perProbeG[l] = qg; perProbeSq[l] = qsq; perProbeLambda[l] = ql;
   }
+  for (let i = 0; i < D; i++) if (!conv.has(i) && nodeWeight[i] > 0) nodes.push([Math.max(0, mu[i]!), nodeWeight[i]]);
   const remainderExact = Math.max(0, T - lambdaTopSum);
   // tr(P A P) = T - sum_j b_j^T A b_j is known exactly, and u^T A u is reproduced exactly by the
   // quadrature (degree 1): a control variate for the other traces, whose per-probe values move with it.

@@ -39,6 +39,30 @@ export interface LanczosOptions extends LinalgOptions {
   /** Thick-restart the Krylov basis (keeping k + blockSize Ritz vectors) when it would exceed this many columns (default 12 blocks). */
   maxBasis?: number;
   seed?: number;
+  /**
+   * The start block (min(m, n) x b, on the smaller side) instead of a seeded Gaussian one; its
+   * column count sets the block size. estimate.ts starts from its Rademacher probes.
+   */
+  startBlock?: Matrix64;
+  /** At least this many block steps, converged or not (default 1). */
+  minIterations?: number;
+  /**
+   * Keep the whole Krylov basis (no thick restarts) and return it with its projection (see
+   * LanczosSvdResult.krylov), for block Gauss quadrature from the start block.
+   */
+  keepKrylov?: boolean;
+}
+
+/**
+ * The block Krylov space of a run with keepKrylov: Q (s x D, orthonormal columns, s = min(m, n)),
+ * H = Q^T G Q (D x D, G the Gram operator of the smaller side), and R0 (b x b) with X0 = Q[:, 0:b] R0
+ * for the start block X0. For x in span(X0), x^T p(G) x = (Q^T x)^T p(H) (Q^T x) for every polynomial
+ * p of degree <= 2 (block steps) - 1 (block Gauss quadrature).
+ */
+export interface KrylovSpace {
+  basis: Matrix64;
+  h: Float64Array;
+  startR: Float64Array;
 }
 
 /** Yields to the event loop so an abort() issued meanwhile can land, then checks the signal. */
@@ -176,21 +200,26 @@ export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOpt
   const s = Math.min(m, n);
   const kk = Math.min(Math.max(0, Math.floor(k)), s);
   if (kk === 0) return { ...emptyResult(m, n), residuals: new Float64Array(0), errorEstimates: new Float64Array(0), iterations: 0, restarts: 0, converged: true };
-  const b = Math.max(1, Math.min(opts.blockSize ?? Math.min(Math.max(kk, 8), 32), s));
+  const start = opts.startBlock;
+  if (start && (start.rows !== s || start.cols < 1)) throw new RangeError(`lanczosSvd: start block is ${start.rows} x ${start.cols}, expected ${s} rows`);
+  const b = start ? Math.min(start.cols, s) : Math.max(1, Math.min(opts.blockSize ?? Math.min(Math.max(kk, 8), 32), s));
+  const minIter = Math.max(1, opts.minIterations ?? 1);
   const tol = opts.tolerance ?? 1e-6;
   const valueTol = opts.valueTolerance;
   const maxIter = Math.max(1, opts.maxIterations ?? Math.ceil(s / b));
   // Basis size that triggers a thick restart, and the Ritz vectors kept (the Rayleigh-Ritz cost grows
   // like dims^3 and dominates past a few hundred columns).
   const keep = Math.min(s, kk + b);
-  const maxBasis = Math.max(opts.maxBasis ?? 12 * b, keep + b);
+  const maxBasis = opts.keepKrylov ? Infinity : Math.max(opts.maxBasis ?? 12 * b, keep + b);
   let restarts = 0;
   // Basis side -> other side, and back: G = A A^T (left basis) or A^T A.
   const toOther = (x: Matrix64) => (leftBasis ? ops.mulAt(x) : ops.mulA(x));
   const toBasis = (x: Matrix64) => (leftBasis ? ops.mulA(x) : ops.mulAt(x));
   throwIfAborted(opts.signal);
 
-  let block = await ops.orthonormalize(gaussianMatrix(s, b, opts.seed ?? 1));
+  const x0 = start && start.cols === b ? start : start ? columns(start, 0, b) : gaussianMatrix(s, b, opts.seed ?? 1);
+  let block = await ops.orthonormalize(x0);
+  const startR = opts.keepKrylov ? (await ops.gemm64(block, x0, true, false)).data : undefined; // X0 = Q_1 R0
   let basis: Matrix64 | undefined;
   let h: Float64Array = new Float64Array(0);
   const history: Float64Array[] = [];
@@ -202,7 +231,7 @@ export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOpt
     const dims = basis.cols;
     h = growSymmetric(h, prev, await ops.gemm64(basis, y, true, false));
     const exhausted = dims >= s; // Q spans R^s: the Rayleigh-Ritz values are the exact ones
-    const last = iter >= maxIter - 1;
+    const last = iter >= Math.max(maxIter, minIter) - 1;
     const leak = exhausted ? undefined : await reorthogonalize(ops, basis, y);
     const needVectors = exhausted || last || valueTol === undefined;
     let ritz = await gramRitz(ops, h, dims, kk, needVectors);
@@ -213,7 +242,7 @@ export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOpt
     let converged = exhausted;
     if (!converged && valueTol === undefined) converged = residuals.every((r) => r <= tol * theta1);
     if (!converged && valueTol !== undefined) converged = estimates.every((e) => e <= valueTol * theta1);
-    if (converged || last) {
+    if ((converged && (exhausted || iter + 1 >= minIter)) || last) {
       if (!ritz.x) {
         ritz = await gramRitz(ops, h, dims, kk, true);
         residuals = leak ? await residualNorms(ops, leak, ritz.x!, ritz.values) : new Float64Array(kk);
@@ -222,7 +251,8 @@ export async function lanczosSvdWith(ops: SketchOps, k: number, opts: LanczosOpt
       const kOut = ritz.x!.cols;
       const near = await ops.gemm64(basis, ritz.x!, false, false); // s x kOut, orthonormal
       const S = ritz.values.slice(0, kOut);
-      const rest = { S, residuals: residuals.slice(0, kOut), errorEstimates: estimates.slice(0, kOut), iterations: iter + 1, restarts, converged };
+      const krylov: KrylovSpace | undefined = opts.keepKrylov ? { basis, h, startR: startR! } : undefined;
+      const rest = { S, residuals: residuals.slice(0, kOut), errorEstimates: estimates.slice(0, kOut), iterations: iter + 1, restarts, converged, ...(krylov ? { krylov } : {}) };
       if (opts.otherSide === false) {
         return leftBasis
           ? { U: near, Vt: { rows: 0, cols: n, data: new Float64Array(0) }, ...rest }
@@ -437,6 +467,8 @@ export interface LanczosSvdResult extends SvdResult {
   restarts: number;
   /** Whether the stopping test passed (false: maxIterations ran out). */
   converged: boolean;
+  /** With keepKrylov: the Krylov space the values came from. */
+  krylov?: KrylovSpace;
 }
 
 /**
