@@ -14,22 +14,14 @@ import {
   ggmlTypeInfo, GgmlType, dequantize, dequantizeInto, quantizeQ8_0, ggmlTypeId, ggmlByteLength, QK_K,
 } from '../../../src/core/checkpoint/ggmlQuants';
 import { openGguf } from '../../../src/core/checkpoint/gguf';
+import { mulberry32 } from '../../../src/core/analysis/mpoRandom';
 
 const FIX = new URL('../../../../shared/fixtures/', import.meta.url).pathname;
 
 // ---------- small independent tools ----------
 
-/** Seeded PRNG (mulberry32) so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded PRNG (mulberry32, the project's) so failures reproduce. */
+const rng = mulberry32;
 
 /** binary16 bits -> number, written from the IEEE 754 definition (independent of dtype.ts). */
 function halfValue(bits: number): number {

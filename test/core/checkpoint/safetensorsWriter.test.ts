@@ -19,6 +19,7 @@ import { CheckpointError } from '../../../src/core/checkpoint/errors';
 import { floatToHalf, floatToBf16, halfToFloat, bf16ToFloat } from '../../../src/core/checkpoint/dtype';
 import { getLinalgBackend } from '../../../src/core/linalg';
 import { decomposeMpo, reconstructMpo } from '../../../src/core/analysis/mpo';
+import { mulberry32 } from '../../../src/core/analysis/mpoRandom';
 
 const SHARED = path.resolve(__dirname, '../../../../shared');
 const PICO = path.join(SHARED, 'fixtures/pico/pico.safetensors');
@@ -246,16 +247,10 @@ test('low-rank factors (truncated SVD of a real 128x128 pico matrix) reconstruct
   }
 });
 
-/** A small seeded generator for test data (mulberry32). */
+/** A small seeded generator for test data: mulberry32, centred on 0 (uniform in [-0.5, 0.5)). */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296 - 0.5;
-  };
+  const u = mulberry32(seed);
+  return () => u() - 0.5;
 }
 
 test('MPO cores with padding: reconstructFactorized equals the element-wise sum over bond indices', async () => {
