@@ -9,8 +9,8 @@ import { CancelledError } from '../core/checkpoint/errors';
 import type { Recipe } from '../core/surgery';
 import { userSites } from '../core/analysis/mpo';
 import type {
-  AblateToHost, AblationCandidate, CompressModel, CompressTensor, CompressToHost, HostToAblate, HostToCompress, HostToSpectrum,
-  SpectrumSeries, SpectrumToHost,
+  AblateToHost, AblationCandidate, AblationModel, CompressModel, CompressTensor, CompressToHost, HostToAblate, HostToCompress, HostToSpectrum,
+  MessageBase, SpectrumSeries, SpectrumToHost, Unsent,
 } from '../protocol/messages';
 import { spectrumSeries, type AnalysisService } from './analysis';
 import { log, logError } from './log';
@@ -77,39 +77,70 @@ export class SpectrumView {
   }
 }
 
-/** The bond-dimension editor of one model. */
-export class CompressView {
-  private static readonly open = new Map<string, CompressView>();
-  private readonly host: PanelHost<HostToCompress, CompressToHost>;
-  private model: CompressModel | undefined;
-  private focus: string | undefined;
-  private loading: AbortController | undefined;
-  private writing: AbortController | undefined;
-  private lastStatus: HostToCompress | undefined;
+/**
+ * A panel per model file: the bond-dimension editor and the ablation picker. Opening one again for
+ * the same file reveals the open panel with the new focus. On `ready` (first load, and again after
+ * the panel was hidden: retainContextWhenHidden is off) the model, whatever the subclass adds, and
+ * the last write status are sent again.
+ */
+abstract class ModelPanel<ToWeb extends MessageBase, FromWeb extends MessageBase & { type: string }, Model> {
+  protected readonly host: PanelHost<ToWeb, FromWeb>;
+  protected model: Model | undefined;
+  protected focus: string | undefined;
+  protected lastStatus: Unsent<ToWeb> | undefined;
 
-  static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): CompressView {
-    let v = CompressView.open.get(file);
+  /** The open panel of `file` in `registry`, revealed with `focus`, or a new one from `create`. */
+  protected static showFor<V extends ModelPanel<MessageBase, MessageBase & { type: string }, unknown>>(registry: Map<string, V>, file: string, create: () => V, focus?: string): V {
+    let v = registry.get(file);
     if (!v) {
-      v = new CompressView(context, analysis, file);
-      CompressView.open.set(file, v);
+      v = create();
+      registry.set(file, v);
+      v.host.onDidDispose(() => registry.delete(file));
     }
     v.focus = focus;
     v.host.panel.reveal(undefined, false);
-    if (v.model) v.host.post({ type: 'compressModel', model: v.model, focus });
+    v.postModel();
     return v;
   }
 
-  private constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService, private readonly file: string) {
-    this.host = new PanelHost<HostToCompress, CompressToHost>(context.extensionUri, COMPRESS_VIEW_TYPE, 'compress', `Compress: ${path.basename(file)}`, (m) => this.onMessage(m));
+  protected constructor(extensionUri: vscode.Uri, viewType: string, entry: string, title: string) {
+    this.host = new PanelHost<ToWeb, FromWeb>(extensionUri, viewType, entry, title, (m) => this.onMessage(m));
     this.host.onReady = () => {
-      if (this.model) this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
-      if (this.lastStatus) this.host.post(this.lastStatus as never);
+      this.postModel();
+      this.resend();
+      if (this.lastStatus) this.host.post(this.lastStatus);
     };
-    this.host.onDidDispose(() => {
-      this.loading?.abort();
-      CompressView.open.delete(file);
-    });
+  }
+
+  /** The message that (re)sends the model with the current focus. */
+  protected abstract modelMessage(model: Model): Unsent<ToWeb>;
+  protected abstract onMessage(m: FromWeb): Promise<void>;
+  /** What else a reloaded webview needs, between the model and the write status. */
+  protected resend(): void {}
+
+  protected postModel(): void {
+    if (this.model) this.host.post(this.modelMessage(this.model));
+  }
+}
+
+/** The bond-dimension editor of one model. */
+export class CompressView extends ModelPanel<HostToCompress, CompressToHost, CompressModel> {
+  private static readonly open = new Map<string, CompressView>();
+  private loading: AbortController | undefined;
+  private writing: AbortController | undefined;
+
+  static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): CompressView {
+    return ModelPanel.showFor(CompressView.open, file, () => new CompressView(context, analysis, file), focus);
+  }
+
+  private constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService, private readonly file: string) {
+    super(context.extensionUri, COMPRESS_VIEW_TYPE, 'compress', `Compress: ${path.basename(file)}`);
+    this.host.onDidDispose(() => this.loading?.abort());
     void this.load();
+  }
+
+  protected modelMessage(model: CompressModel): Unsent<HostToCompress> {
+    return { type: 'compressModel', model, focus: this.focus };
   }
 
   private async load(): Promise<void> {
@@ -124,7 +155,7 @@ export class CompressView {
           fileName: path.basename(this.file), path: this.file, totalParams: ckpt.tensors.reduce((a, t) => a + t.params, 0),
           sizeOnDisk: stat.reduce((a, s) => a + s.size, 0), tensors: [], progress: { done: 0, total: matrices.length },
         };
-        this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
+        this.postModel();
         const started = Date.now();
         for (const e of matrices) {
           if (ac.signal.aborted) throw new CancelledError();
@@ -141,7 +172,7 @@ export class CompressView {
           await new Promise((r) => setImmediate(r)); // let the host breathe between tensors
         }
         this.model.progress = undefined;
-        this.host.post({ type: 'compressModel', model: this.model, focus: this.focus });
+        this.postModel();
         log().info(`bond-dimension tables of ${this.model.tensors.length} tensors of ${this.file} in ${Date.now() - started} ms`);
       } finally {
         await ckpt.close();
@@ -151,7 +182,7 @@ export class CompressView {
     }
   }
 
-  private async onMessage(m: CompressToHost): Promise<void> {
+  protected async onMessage(m: CompressToHost): Promise<void> {
     switch (m.type) {
       case 'refactor': {
         if (!this.model) return;
@@ -213,43 +244,31 @@ export class CompressView {
 }
 
 /** The ablation picker of one model. */
-export class AblateView {
+export class AblateView extends ModelPanel<HostToAblate, AblateToHost, AblationModel> {
   private static readonly open = new Map<string, AblateView>();
-  private readonly host: PanelHost<HostToAblate, AblateToHost>;
-  private model: import('../protocol/messages').AblationModel | undefined;
-  private focus: string | undefined;
   private readonly candidates = new Map<string, AblationCandidate & { file: string; key?: string }>();
   private writing: AbortController | undefined;
-  private lastStatus: HostToAblate | undefined;
   private lastPreview: Extract<HostToAblate, { type: 'preview' }> | undefined;
   private readonly subs: vscode.Disposable[] = [];
 
   static show(context: vscode.ExtensionContext, analysis: AnalysisService, file: string, focus?: string): AblateView {
-    let v = AblateView.open.get(file);
-    if (!v) {
-      v = new AblateView(context, analysis, file);
-      AblateView.open.set(file, v);
-    }
-    v.focus = focus;
-    v.host.panel.reveal(undefined, false);
-    if (v.model) v.host.post({ type: 'ablateModel', model: v.model, focus });
-    return v;
+    return ModelPanel.showFor(AblateView.open, file, () => new AblateView(context, analysis, file), focus);
   }
 
   private constructor(private readonly context: vscode.ExtensionContext, private readonly analysis: AnalysisService, private readonly file: string) {
-    this.host = new PanelHost<HostToAblate, AblateToHost>(context.extensionUri, ABLATE_VIEW_TYPE, 'ablate', `Ablate: ${path.basename(file)}`, (m) => this.onMessage(m));
-    this.host.onReady = () => {
-      if (this.model) this.host.post({ type: 'ablateModel', model: this.model, focus: this.focus });
-      this.pushCandidates();
-      if (this.lastPreview) this.host.post({ type: 'preview', rows: this.lastPreview.rows, ...(this.lastPreview.error ? { error: this.lastPreview.error } : {}) });
-      if (this.lastStatus) this.host.post(this.lastStatus as never);
-    };
+    super(context.extensionUri, ABLATE_VIEW_TYPE, 'ablate', `Ablate: ${path.basename(file)}`);
     this.subs.push(analysis.onDidChangeComputedDirections(() => this.pushCandidates()));
-    this.host.onDidDispose(() => {
-      for (const s of this.subs) s.dispose();
-      AblateView.open.delete(file);
-    });
+    this.host.onDidDispose(() => { for (const s of this.subs) s.dispose(); });
     void this.load();
+  }
+
+  protected modelMessage(model: AblationModel): Unsent<HostToAblate> {
+    return { type: 'ablateModel', model, focus: this.focus };
+  }
+
+  protected override resend(): void {
+    this.pushCandidates();
+    if (this.lastPreview) this.host.post({ type: 'preview', rows: this.lastPreview.rows, ...(this.lastPreview.error ? { error: this.lastPreview.error } : {}) });
   }
 
   private async load(): Promise<void> {
@@ -260,7 +279,7 @@ export class AblateView {
         writers: rep.writers.map((w) => ({ name: w.name, kind: w.kind, shape: w.shape, residualAxis: w.residualAxis, preselected: w.kind !== 'bias' })),
         matrices, notes: rep.notes,
       };
-      this.host.post({ type: 'ablateModel', model: this.model, focus: this.focus });
+      this.postModel();
     } catch (e) {
       this.host.post({ type: 'ablateError', message: logError(`ablation picker of ${this.file}`, e) });
     }
@@ -277,7 +296,7 @@ export class AblateView {
     this.host.post({ type: 'candidates', candidates: this.allCandidates().map(({ file: _f, key: _k, ...c }) => c) });
   }
 
-  private async onMessage(m: AblateToHost): Promise<void> {
+  protected async onMessage(m: AblateToHost): Promise<void> {
     switch (m.type) {
       case 'singularDirections': {
         const t = this.model?.matrices.find((x) => x.name === m.tensor);
