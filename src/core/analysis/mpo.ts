@@ -27,6 +27,7 @@
  * (equivalently min(chi, L_k, R_k) for a uniform chi). Parameters: sum_k chi_{k-1} o_k i_k chi_k.
  */
 import type { LinalgBackend, Matrix } from '../linalg/types';
+import { singularValuesFromGram } from '../linalg/symmetricEigen';
 import { CancelledError } from '../checkpoint/errors';
 import { planSites, userSites, type SitePlan, type SitePlanOptions } from './mpoFactors';
 import { matrixToSiteTensor, siteTensorToMatrix, sumSquares } from './mpoTensor';
@@ -320,8 +321,7 @@ async function sweepStep(
     const eig = await backend.symEig(g, { vectors: true, signal });
     const vecs = eig.vectors!;
     // Ascending eigenvalues -> descending singular values; column j of vecs is eigenvector j.
-    const s = new Float64Array(m);
-    for (let j = 0; j < m; j++) s[j] = Math.sqrt(Math.max(0, eig.values[m - 1 - j]));
+    const s = singularValuesFromGram(eig.values);
     const k = chooseRank(s);
     const U = new Float32Array(m * k);
     for (let i = 0; i < m; i++) for (let j = 0; j < k; j++) U[i * k + j] = vecs[i * m + (m - 1 - j)];

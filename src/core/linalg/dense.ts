@@ -4,7 +4,7 @@
  * (sketches, panels, projected matrices); large products go through a LinalgBackend.
  */
 import type { Matrix, Matrix64 } from './types';
-import { symmetricEigen } from './symmetricEigen';
+import { descendingColumns, singularValuesFromGram, symmetricEigen } from './symmetricEigen';
 
 /** Wraps row-major data as a Matrix (float32) or Matrix64 (float64), checking the length. */
 export function toMatrix(data: Float32Array, rows: number, cols: number): Matrix;
@@ -232,13 +232,8 @@ export async function smallSvd(m: Matrix64): Promise<{ u: Matrix64; s: Float64Ar
   const g = matmul(r, r, true, false); // R^T R = W S^2 W^T
   const eig = await symmetricEigen(g.data, k, { vectors: true });
   // Descending order.
-  const s = new Float64Array(k);
-  const w = new Float64Array(k * k);
-  for (let j = 0; j < k; j++) {
-    const src = k - 1 - j;
-    s[j] = Math.sqrt(Math.max(0, eig.values[src]!));
-    for (let i = 0; i < k; i++) w[i * k + j] = eig.vectors![i * k + src]!;
-  }
+  const s = singularValuesFromGram(eig.values);
+  const w = descendingColumns(eig.vectors!, k);
   // R W = U_R S; normalise columns, then re-orthonormalise (columns with s ~ 0 get completed).
   const rw = matmul(r, { rows: k, cols: k, data: w });
   const smax = s[0]!;

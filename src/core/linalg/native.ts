@@ -25,6 +25,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism, platform } from 'node:os';
 import { throwIfAborted } from '../checkpoint/errors';
 import { lanczosSvdWith, randomizedSvdWith, type LanczosOptions, type SketchOps } from './sketch';
+import { singularValuesFromGram } from './symmetricEigen';
 import type {
   LinalgBackend, LinalgOptions, Matrix, Matrix64, RandomizedSvdOptions, SingularValueOptions, SvdResult, SymEigResult,
 } from './types';
@@ -305,9 +306,7 @@ export class NativeBackend implements LinalgBackend {
     const g = await this.gram(a, opts);
     throwIfAborted(opts.signal);
     const { values } = await this.symEig(g, opts);
-    const out = new Float64Array(k);
-    for (let i = 0; i < k; i++) out[i] = Math.sqrt(Math.max(0, values[k - 1 - i]!));
-    return out;
+    return singularValuesFromGram(values);
   }
 
   /** Thin SVD by dgesdd (jobz = 'S') on a float64 copy. */

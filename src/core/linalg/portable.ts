@@ -18,7 +18,7 @@ import { householderQR, matmul } from './dense';
 import { OrtGemm } from './onnxGemm';
 import { prepareKernels } from './wasm/kernels';
 import { choleskyQR, lanczosSvdWith, randomizedSvdWith, type LanczosOptions, type SketchOps } from './sketch';
-import { symmetricEigen, type SymEigOptions } from './symmetricEigen';
+import { descendingColumns, singularValuesFromGram, symmetricEigen, type SymEigOptions } from './symmetricEigen';
 import type {
   LinalgBackend, LinalgOptions, Matrix, Matrix64, RandomizedSvdOptions, SingularValueOptions, SvdResult, SymEigResult,
 } from './types';
@@ -173,9 +173,7 @@ export class PortableBackend implements LinalgBackend {
     }
     const g = await this.gram(a, opts);
     const { values } = await this.symEig(g, opts);
-    const out = new Float64Array(k);
-    for (let i = 0; i < k; i++) out[i] = Math.sqrt(Math.max(0, values[k - 1 - i]!));
-    return out;
+    return singularValuesFromGram(values);
   }
 
   /**
@@ -193,13 +191,8 @@ export class PortableBackend implements LinalgBackend {
     const g = await this.gram(a, opts);
     const eig = await this.symEig(g, { ...opts, vectors: true });
     // Descending eigenpairs: W (k x k) columns, s.
-    const s = new Float64Array(k);
-    const w = new Float64Array(k * k);
-    for (let j = 0; j < k; j++) {
-      const src = k - 1 - j;
-      s[j] = Math.sqrt(Math.max(0, eig.values[src]!));
-      for (let i = 0; i < k; i++) w[i * k + j] = eig.vectors![i * k + src]!;
-    }
+    const s = singularValuesFromGram(eig.values);
+    const w = descendingColumns(eig.vectors!, k);
     throwIfAborted(opts.signal);
     const W: Matrix64 = { rows: k, cols: k, data: w };
     const A64: Matrix64 = { rows: m, cols: n, data: Float64Array.from(a.data) };

@@ -494,6 +494,27 @@ export function tridiagonalEigenvalues(d: Float64Array, e: Float64Array): void {
   }
 }
 
+/**
+ * Singular values from the ascending eigenvalues of a Gram matrix: s_i = sqrt(max(lambda_{k-1-i}, 0)),
+ * descending. Rounding can leave a positive semidefinite matrix with tiny negative eigenvalues.
+ */
+export function singularValuesFromGram(values: ArrayLike<number>): Float64Array {
+  const k = values.length;
+  const s = new Float64Array(k);
+  for (let i = 0; i < k; i++) s[i] = Math.sqrt(Math.max(0, values[k - 1 - i]!));
+  return s;
+}
+
+/** Eigenvectors (row-major k x k, column j for the j-th ascending eigenvalue) with the columns in descending order. */
+export function descendingColumns(vectors: Float64Array, k: number): Float64Array {
+  const w = new Float64Array(k * k);
+  for (let j = 0; j < k; j++) {
+    const src = k - 1 - j;
+    for (let i = 0; i < k; i++) w[i * k + j] = vectors[i * k + src]!;
+  }
+  return w;
+}
+
 export interface SymEigOptions extends TridiagonalizeOptions {
   vectors?: boolean;
 }
