@@ -14,6 +14,7 @@ import { CheckpointError } from '../../../src/core/checkpoint/errors';
 import {
   encodeModel, float32Tensor, OnnxAttributeType, OnnxDataLocation, OnnxDataType, type IGraphProto, type IModelProto, type ITensorProto,
 } from '../../../src/core/checkpoint/onnxProto';
+import { readAllFailure } from '../../support/checkpointErrors';
 
 const SHARED = path.resolve(__dirname, '../../../../shared');
 const STORIES = path.join(SHARED, 'fixtures/stories260k/stories260K.onnx');
@@ -38,20 +39,7 @@ function find(hay: Uint8Array, needle: Uint8Array): number {
 }
 
 /** Opens (and reads every tensor); resolves to the CheckpointError thrown, failing on anything else. */
-async function openError(file: string): Promise<CheckpointError> {
-  try {
-    const c = await openOnnx(file);
-    try {
-      for (const t of c.tensors) await t.read();
-    } finally {
-      await c.close();
-    }
-  } catch (e) {
-    assert.ok(e instanceof CheckpointError, `expected CheckpointError, got ${(e as Error)?.stack ?? e}`);
-    return e;
-  }
-  assert.fail(`${file} opened without error`);
-}
+const openError = (file: string): Promise<CheckpointError> => readAllFailure(file, openOnnx);
 
 test('truncated protobuf: CheckpointError with file and offset', async () => {
   const bytes = readFileSync(STORIES);

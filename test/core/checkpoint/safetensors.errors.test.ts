@@ -6,6 +6,7 @@ import fc from 'fast-check';
 import { openSafetensors, openSafetensorsIndex } from '../../../src/core/checkpoint/safetensors';
 import { CheckpointError } from '../../../src/core/checkpoint/errors';
 import { FIXTURES, buildSafetensors, frameHeader, splitSafetensors, tempDir } from './safetensorsTestUtil';
+import { readAllFailure, type Readable } from '../../support/checkpointErrors';
 
 const STORIES = path.join(FIXTURES, 'stories260k', 'stories260K.safetensors');
 let dir: string;
@@ -27,21 +28,11 @@ function withHeader(header: unknown, dataBytes: number): Uint8Array {
   return out;
 }
 
-/** Opens and reads every tensor; returns the error, which must be a CheckpointError. */
-async function failure(file: string, open: (p: string) => Promise<{ tensors: { read(): Promise<Float32Array> }[]; close(): Promise<void> }> = openSafetensors): Promise<CheckpointError> {
-  try {
-    const c = await open(file);
-    try {
-      for (const t of c.tensors) await t.read();
-    } finally {
-      await c.close();
-    }
-  } catch (e) {
-    assert.ok(e instanceof CheckpointError, `expected CheckpointError, got ${(e as Error)?.stack ?? e}`);
-    assert.equal(e.file, file);
-    return e;
-  }
-  assert.fail(`${file} opened without error`);
+/** Opens and reads every tensor; returns the error, which must be a CheckpointError naming the file. */
+async function failure(file: string, open: (p: string) => Promise<Readable> = openSafetensors): Promise<CheckpointError> {
+  const e = await readAllFailure(file, open);
+  assert.equal(e.file, file);
+  return e;
 }
 
 test('truncated file: shorter than the length prefix, and cut inside the data', async () => {
